@@ -1,0 +1,258 @@
+"""The command line: parse, ask, call the advisor, render, and map errors to exit codes.
+
+No refund knowledge lives here; it all comes from the rule file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+
+from . import __version__, paths
+
+# Exit codes (documented in the README).
+EXIT_OK = 0  # a verdict was printed, whatever its band
+EXIT_DATA = 1  # a data or runtime error: the rule file is unreadable or invalid
+EXIT_USAGE = 2  # bad input or missing facts
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+# The flag for each fact scripts can pass; the rule file declares the facts themselves.
+FACT_FLAGS = {
+    "charge_type": "--charge-type",
+    "amount": "--amount",
+    "charged_at": "--charged-at",
+    "cause": "--cause",
+    "payment_method": "--payment-method",
+    "unused": "--unused",
+    "prior_refunds": "--prior-refunds",
+    "similar_prior": "--similar-prior",
+    "warned": "--warned/--not-warned",
+    "profile": "--profile",
+    "usage_span_days": "--usage-span-days",
+    "evidence": "--evidence",
+}
+
+HELP = """How likely a refund is for an unexpected API charge, why, and what to gather.
+
+Examples:
+
+  refundadvisor                      # answer a few questions in the terminal
+
+  refundadvisor check --charge-type topup --amount 50 --ago 3h --cause duplicate-charge
+
+  refundadvisor check --charge-type usage --amount 12.40 --charged-at 2026-11-29T14:30 --cause platform-error --evidence request-ids,logs --json
+
+A heuristic guide grounded in published policy, not a guarantee.
+"""
+
+app = typer.Typer(
+    name="refundadvisor",
+    help=HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class CliError(Exception):
+    """An error to show as one sentence on stderr, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        self.code = code
+        super().__init__(message)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one error sentence on stderr and return the Exit to raise."""
+    sys.stderr.write(f"refundadvisor: error: {message}\n")
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn every expected failure into one sentence on stderr and a documented exit code."""
+    from .facts import FactError, MissingFacts
+    from .rules import RulesError
+
+    try:
+        yield
+    except CliError as error:
+        raise fail(str(error), error.code) from None
+    except FactError as error:
+        flag = FACT_FLAGS.get(error.fact, error.fact)
+        raise fail(f"{flag}: {error}", EXIT_USAGE) from None
+    except MissingFacts as error:
+        flags = ", ".join(_flag_for_missing(name) for name in error.names)
+        raise fail(f"missing {flags}; pass them as flags, or run in a terminal to be asked", EXIT_USAGE) from None
+    except RulesError as error:
+        for problem in error.problems:
+            if problem.severity == "error":
+                sys.stderr.write(problem.format() + "\n")
+        raise fail(f"the rule file {error.problems[0].path} cannot be used; fix the errors above "
+                   f"(refundadvisor rules validate shows them all)", EXIT_DATA) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; nothing was checked", EXIT_INTERRUPTED) from None
+    except EOFError:
+        raise fail("input ended before the interview finished; nothing was checked", EXIT_USAGE) from None
+
+
+def _flag_for_missing(name: str) -> str:
+    if name == "charged_at":
+        return "--charged-at (or --ago)"
+    return FACT_FLAGS.get(name, f"{name} (a fact this rule file declares)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"refundadvisor {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """With no command, run `check`: the interview in a terminal."""
+    if ctx.invoked_subcommand is None:
+        check()
+
+
+def load_rules(explicit: Optional[str]):
+    """The rule set to use, and what chose it."""
+    from .rules import load
+
+    path, chosen_by = paths.rules_path(explicit)
+    ruleset, _warnings = load(path)
+    return ruleset, chosen_by
+
+
+def parse_now(text: Optional[str]) -> datetime:
+    """The moment to evaluate at: now, or --now for a reproducible run."""
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--now: {text!r} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z") from None
+    return (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+
+
+def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime) -> dict[str, Any]:
+    """Parse the facts given as flags, checking each names a fact the rule file declares."""
+    from .facts import ago as charge_ago
+    from .facts import parse_duration, parse_value
+
+    if ago is not None and raw.get("charged_at") is not None:
+        raise CliError("give --charged-at or --ago, not both")
+    given: dict[str, Any] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if name not in ruleset.facts:
+            raise CliError(f"{FACT_FLAGS[name]}: the rule file {ruleset.path} has no fact {name!r}")
+        given[name] = parse_value(ruleset.facts[name], value, now)
+    if ago is not None:
+        if "charged_at" not in ruleset.facts:
+            raise CliError(f"--ago: the rule file {ruleset.path} has no fact 'charged_at'")
+        given["charged_at"] = charge_ago(parse_duration(ago), now)
+    return given
+
+
+Opt = typer.Option
+
+
+@app.command("check")
+def check(
+    charge_type: Annotated[Optional[str], Opt("--charge-type", metavar="ID", help="What was charged: topup, usage or subscription.")] = None,
+    amount: Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount charged, in the account's currency (USD for OpenRouter), e.g. 12.50.")] = None,
+    charged_at: Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When: ISO 8601 date or date-time (no offset = local time), e.g. 2026-11-29T14:30.")] = None,
+    ago: Annotated[Optional[str], Opt("--ago", metavar="DURATION", help="Or how long ago: 30m, 5h, 3d, 2w (or 1d12h).")] = None,
+    cause: Annotated[Optional[str], Opt("--cause", metavar="ID", help="What happened, a cause id from the rule file, e.g. duplicate-charge ('refundadvisor rules show' lists them).")] = None,
+    payment_method: Annotated[Optional[str], Opt("--payment-method", metavar="ID", help="card, crypto or other [default: card].")] = None,
+    unused: Annotated[Optional[str], Opt("--unused", metavar="N", help="Top-ups: how much of the credits is still unused [default: the whole amount].")] = None,
+    prior_refunds: Annotated[Optional[str], Opt("--prior-refunds", metavar="N", help="Refunds you asked for in the last 12 months [default: 0].")] = None,
+    similar_prior: Annotated[Optional[str], Opt("--similar-prior", metavar="N", help="Of those, how many for the same kind of reason [default: 0].")] = None,
+    warned: Annotated[Optional[bool], Opt("--warned/--not-warned", help="Whether support has warned you about refund requests [default: not warned].")] = None,
+    profile: Annotated[Optional[str], Opt("--profile", metavar="ID", help="casual, solo or team [default: solo].")] = None,
+    usage_span_days: Annotated[Optional[str], Opt("--usage-span-days", metavar="N", help="Over how many days the disputed usage ran [default: 1].")] = None,
+    evidence: Annotated[Optional[str], Opt("--evidence", metavar="IDS", help="What you already have, comma-separated ids, e.g. receipts,card-statement [default: none].")] = None,
+    json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
+    explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
+    no_input: Annotated[bool, Opt("--no-input", help="Never prompt; fail at once if a fact is missing.")] = False,
+    rules: Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")] = None,
+    no_color: Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")] = False,
+    now: Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")] = None,
+) -> None:
+    """Check one charge: flags for what you know, questions for the rest (in a terminal).
+
+    Examples:
+
+      refundadvisor check
+
+      refundadvisor check --charge-type topup --amount 50 --ago 3h --cause unused-credits
+
+      refundadvisor check --charge-type usage --amount 80 --ago 2d --cause runaway-script --prior-refunds 1 --similar-prior 1 --json
+    """
+    from .interview import is_interactive
+
+    raw = {"charge_type": charge_type, "amount": amount, "charged_at": charged_at, "cause": cause,
+           "payment_method": payment_method, "unused": unused, "prior_refunds": prior_refunds,
+           "similar_prior": similar_prior, "warned": warned, "profile": profile,
+           "usage_span_days": usage_span_days, "evidence": evidence}
+    with user_errors():
+        moment = parse_now(now)
+        ruleset, chosen_by = load_rules(rules)
+        given = gather_facts(ruleset, raw, ago, moment)
+        origin = {name: "given" for name in given}
+        interactive = is_interactive(no_input)
+        assessment = _assess(ruleset, given, origin, moment, interactive, no_color)
+        _print(assessment, chosen_by, json_output, explain, no_color)
+
+
+def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool):
+    from .advisor import advise, time_of_day_matters
+    from .facts import needs_asking
+
+    if interactive and needs_asking(ruleset, given) is not None:
+        from .interview import Interview
+        from .render import make_console
+
+        interview = Interview(ruleset, moment, make_console(stderr=True, no_color=no_color))
+        interview.complete(given, origin)
+        if time_of_day_matters(ruleset, given, moment):
+            given["charged_at"] = interview.ask_time_of_day(given["charged_at"])
+    return advise(ruleset, given, moment, origin)
+
+
+def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_color: bool) -> None:
+    if json_output:
+        from .render import assessment_document, to_json
+
+        sys.stdout.write(to_json(assessment_document(assessment, chosen_by, explain)) + "\n")
+        return
+    from .render import make_console, render_human
+
+    render_human(assessment, make_console(no_color=no_color), chosen_by, explain)
+
+
+def main() -> None:
+    """The console script: run the app, ending quietly on a closed pipe."""
+    try:
+        app()
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head -1`): stop quietly, and keep Python from
+        # complaining when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        sys.stderr.write("refundadvisor: error: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)

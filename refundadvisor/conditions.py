@@ -1,0 +1,125 @@
+"""Conditions over facts: a closed set of operators combined with all/any/not.
+
+A condition is evaluated with three values: True, False, or None when a fact it needs is
+missing (unknown). A rule fires only when its condition is True.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
+
+# The operators each fact type accepts. "exists" and "missing" take `true`.
+OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "choice": ("eq", "ne", "in", "not_in", "exists", "missing"),
+    "choices": ("contains_any", "contains_all", "contains_none", "exists", "missing"),
+    "number": ("eq", "ne", "lt", "lte", "gt", "gte", "between", "in", "not_in", "exists", "missing"),
+    "integer": ("eq", "ne", "lt", "lte", "gt", "gte", "between", "in", "not_in", "exists", "missing"),
+    "boolean": ("eq", "ne", "exists", "missing"),
+    "time": ("exists", "missing"),
+}
+ALL_OPERATORS = tuple(dict.fromkeys(op for ops in OPERATORS_BY_TYPE.values() for op in ops))
+
+
+@dataclass(frozen=True)
+class Test:
+    """One comparison of a fact with a value, e.g. ``amount gt 100``."""
+
+    fact: str
+    op: str
+    value: Any
+    shown: str  # how the expected value reads in a trace, e.g. "24 (refund_window_hours)"
+
+    def describe(self) -> str:
+        if self.op in ("exists", "missing"):
+            return f"{self.fact} {self.op}"
+        return f"{self.fact} {self.op} {self.shown}"
+
+
+@dataclass(frozen=True)
+class All:
+    items: tuple["Condition", ...]
+
+
+@dataclass(frozen=True)
+class Any_:
+    items: tuple["Condition", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: "Condition"
+
+
+Condition = Union[Test, All, Any_, Not]
+
+
+def _compare(op: str, got: Any, want: Any) -> bool:
+    if op == "eq":
+        return got == want
+    if op == "ne":
+        return got != want
+    if op == "in":
+        return got in want
+    if op == "not_in":
+        return got not in want
+    if op == "lt":
+        return got < want
+    if op == "lte":
+        return got <= want
+    if op == "gt":
+        return got > want
+    if op == "gte":
+        return got >= want
+    if op == "between":
+        return want[0] <= got <= want[1]
+    if op == "contains_any":
+        return any(item in got for item in want)
+    if op == "contains_all":
+        return all(item in got for item in want)
+    if op == "contains_none":
+        return not any(item in got for item in want)
+    raise ValueError(f"unknown operator {op!r}")  # rules.py refuses these when loading
+
+
+def test_holds(test: Test, facts: Mapping[str, Any]) -> bool | None:
+    """Whether one test holds over the facts; None when the fact is missing."""
+    present = facts.get(test.fact) is not None
+    if test.op == "exists":
+        return present
+    if test.op == "missing":
+        return not present
+    if not present:
+        return None
+    return _compare(test.op, facts[test.fact], test.value)
+
+
+def holds(condition: Condition, facts: Mapping[str, Any]) -> bool | None:
+    """Evaluate a condition with three-valued logic (None = unknown)."""
+    if isinstance(condition, Test):
+        return test_holds(condition, facts)
+    if isinstance(condition, Not):
+        inner = holds(condition.item, facts)
+        return None if inner is None else not inner
+    results = [holds(item, facts) for item in condition.items]
+    if isinstance(condition, All):
+        if False in results:
+            return False
+        return None if None in results else True
+    if True in results:
+        return True
+    return None if None in results else False
+
+
+def tests_in(condition: Condition) -> list[Test]:
+    """Every test inside a condition, in order."""
+    if isinstance(condition, Test):
+        return [condition]
+    if isinstance(condition, Not):
+        return tests_in(condition.item)
+    return [test for item in condition.items for test in tests_in(item)]
+
+
+def facts_used(condition: Condition) -> set[str]:
+    """The names of the facts a condition reads."""
+    return {test.fact for test in tests_in(condition)}

@@ -1,0 +1,285 @@
+"""The facts about one charge: parsing what a person typed, defaults, bounds and derived facts.
+
+Input arrives as text (flags, prompts) or as plain values; ``parse_value`` turns text into the
+fact's type and ``resolve`` turns what was given into a complete, checked set of facts for the
+engine. Which facts exist, their choices, defaults and bounds come from the rule set.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping, Optional
+
+from .conditions import holds
+from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
+
+# Inputs beyond this are typos, not charges; it keeps arithmetic and output sane.
+MAX_NUMBER = Decimal("1e12")
+# A charge a minute "in the future" is clock skew between machines, not a typo.
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m)", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[wdhm]\s*)+$", re.IGNORECASE)
+_UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+_TRUE = {"y", "yes", "true", "1", "on"}
+_FALSE = {"n", "no", "false", "0", "off"}
+
+
+class FactError(ValueError):
+    """A value that does not fit its fact; the message says what would."""
+
+    def __init__(self, fact: str, message: str):
+        self.fact = fact
+        super().__init__(message)
+
+
+class MissingFacts(Exception):
+    """Facts that are needed and were not given, in the rule file's order."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__(", ".join(names))
+
+
+@dataclass(frozen=True)
+class ChargeTime:
+    """When a charge happened. A date without a time is read as the start of that day."""
+
+    at: datetime  # timezone-aware
+    time_known: bool
+    day_end: Optional[datetime] = None  # with only a date: the last moment the charge could be
+
+    def latest(self, now: datetime) -> "ChargeTime":
+        """The latest moment the charge could have happened (for a date-only charge)."""
+        if self.time_known or self.day_end is None:
+            return self
+        return ChargeTime(min(self.day_end, now), False, self.day_end)
+
+
+@dataclass
+class Facts:
+    """A complete set of facts: values by name, and where each came from."""
+
+    values: dict[str, Any]
+    origin: dict[str, str] = field(default_factory=dict)  # "given", "asked" or "default"
+    now: Optional[datetime] = None
+
+    @property
+    def charge(self) -> Optional[ChargeTime]:
+        return self.values.get(CHARGE_TIME_FACT)
+
+
+def parse_number(text: str, fact: str = "amount") -> Decimal:
+    """Parse a plain decimal number such as 12.50 (a leading $ is allowed)."""
+    cleaned = str(text).strip().lstrip("$").strip()
+    if re.fullmatch(r"[-+]?\d+,\d{1,2}", cleaned):
+        raise FactError(fact, f"{text!r} uses a comma as the decimal mark; write {cleaned.replace(',', '.')}")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        raise FactError(fact, f"{text!r} is not a number; write it like 12.50") from None
+    return check_number(number, fact, text)
+
+
+def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
+    """Accept an int, float or Decimal that is finite and of a sane size, as a Decimal."""
+    shown = number if shown is None else shown
+    if isinstance(number, bool) or not isinstance(number, (int, float, Decimal)):
+        raise FactError(fact, f"{shown!r} is not a number")
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise FactError(fact, f"{shown!r} is not a finite number")
+        number = Decimal(repr(number))
+    number = Decimal(number)
+    if not number.is_finite():
+        raise FactError(fact, f"{shown!r} is not a finite number")
+    if abs(number) > MAX_NUMBER:
+        raise FactError(fact, f"{shown!r} is too large to be a real charge")
+    return number.normalize() if number == number.to_integral_value() else number
+
+
+def parse_integer(text: str, fact: str) -> int:
+    cleaned = str(text).strip()
+    if not re.fullmatch(r"[-+]?\d{1,12}", cleaned):
+        raise FactError(fact, f"{text!r} is not a whole number")
+    return int(cleaned)
+
+
+def parse_boolean(text: str, fact: str) -> bool:
+    word = str(text).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise FactError(fact, f"{text!r} is not yes or no")
+
+
+def parse_choice(text: str, spec: FactSpec) -> str:
+    """A choice by its id (any case); the interview also accepts its number."""
+    word = str(text).strip().lower()
+    if word in spec.choice_ids():
+        return word
+    raise FactError(spec.name, f"{text!r} is not a valid {spec.name.replace('_', ' ')}; choose one of: {', '.join(spec.choice_ids())}")
+
+
+def parse_choices(text: Any, spec: FactSpec) -> tuple[str, ...]:
+    """A comma-separated list of choice ids (or a list); empty or 'none' means none."""
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    words = [str(item).strip().lower() for item in items if str(item).strip()]
+    if words == ["none"]:
+        return ()
+    bad = [word for word in words if word not in spec.choice_ids()]
+    if bad:
+        raise FactError(spec.name, f"{bad[0]!r} is not a valid {spec.name.replace('_', ' ')}; choose from: {', '.join(spec.choice_ids())}")
+    return tuple(dict.fromkeys(words))
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30m', '5h', '3d', '2w' or a combination such as '1d12h'."""
+    if not _DURATION.match(text):
+        raise FactError(CHARGE_TIME_FACT, f"{text!r} is not a duration; write it like 30m, 5h, 3d or 2w")
+    total = timedelta()
+    for amount, unit in _DURATION_PART.findall(text):
+        total += float(amount) * _UNIT[unit.lower()]
+    return total
+
+
+def parse_charge_time(text: str, now: datetime) -> ChargeTime:
+    """An ISO 8601 date or date-time (no offset means local time), or a duration ago."""
+    text = str(text).strip()
+    if _DURATION.match(text):
+        return ago(parse_duration(text), now)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = date.fromisoformat(text)
+            start = datetime.combine(day, time(0, 0)).astimezone()
+            end = datetime.combine(day, time(23, 59, 59)).astimezone()
+            charge = ChargeTime(start.astimezone(timezone.utc), False, end.astimezone(timezone.utc))
+        else:
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+            if moment.tzinfo is None:
+                moment = moment.astimezone()  # local time, with the DST rule of that date
+            charge = ChargeTime(moment.astimezone(timezone.utc), True)
+    except (ValueError, OverflowError, OSError):
+        raise FactError(CHARGE_TIME_FACT, f"{text!r} is not a date or time; write 2026-11-29, 2026-11-29T14:30 "
+                                          "or how long ago, like 5h or 3d") from None
+    if charge.at > now + FUTURE_TOLERANCE:
+        raise FactError(CHARGE_TIME_FACT, f"{text!r} is in the future; give the time of a charge that has happened")
+    return charge
+
+
+def ago(duration: timedelta, now: datetime) -> ChargeTime:
+    """The charge time ``duration`` before ``now``."""
+    try:
+        return ChargeTime((now - duration).astimezone(timezone.utc), True)
+    except OverflowError:
+        raise FactError(CHARGE_TIME_FACT, "that is further back than any charge could be") from None
+
+
+def parse_value(spec: FactSpec, value: Any, now: datetime) -> Any:
+    """Turn text (or a plain value from a file) into the fact's type, or raise FactError."""
+    if spec.type == "choice":
+        return parse_choice(value, spec)
+    if spec.type == "choices":
+        return parse_choices(value, spec)
+    if spec.type == "number":
+        return parse_number(value, spec.name) if isinstance(value, str) else check_number(value, spec.name)
+    if spec.type == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return parse_integer(value, spec.name)
+    if spec.type == "boolean":
+        return value if isinstance(value, bool) else parse_boolean(value, spec.name)
+    if isinstance(value, ChargeTime):
+        return value
+    return parse_charge_time(value, now)
+
+
+def is_relevant(spec: FactSpec, values: Mapping[str, Any]) -> bool:
+    """Whether a fact matters given the others; unknown counts as relevant."""
+    return spec.ask_when is None or holds(spec.ask_when, values) is not False
+
+
+def needs_asking(ruleset: RuleSet, values: Mapping[str, Any]) -> Optional[FactSpec]:
+    """The next relevant fact, in file order, that has no value yet."""
+    for spec in ruleset.facts.values():
+        if values.get(spec.name) is None and is_relevant(spec, values):
+            return spec
+    return None
+
+
+def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: Mapping[str, str] | None = None) -> Facts:
+    """Complete and check the given (already parsed) facts: defaults, bounds, derived facts.
+
+    Raises MissingFacts for relevant facts without a value or default, FactError for a value
+    outside its bounds.
+    """
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    missing: list[str] = []
+    for spec in ruleset.facts.values():
+        if given.get(spec.name) is not None:
+            values[spec.name] = given[spec.name]
+            origins[spec.name] = (origin or {}).get(spec.name, "given")
+        elif not is_relevant(spec, values):
+            continue
+        elif spec.default_fact is not None:
+            values[spec.name] = values.get(spec.default_fact)
+            origins[spec.name] = "default"
+        elif spec.has_default:
+            values[spec.name] = spec.default
+            origins[spec.name] = "default"
+        else:
+            missing.append(spec.name)
+    if missing:
+        raise MissingFacts(missing)
+    for spec in ruleset.facts.values():
+        _check_bounds(spec, values)
+    charge = values.get(CHARGE_TIME_FACT)
+    if isinstance(charge, ChargeTime):
+        hours = max((now - charge.at).total_seconds(), 0) / 3600
+        values["hours_since_charge"] = round(hours, 2)
+        values["days_since_charge"] = round(hours / 24, 2)
+        values["charge_time_known"] = charge.time_known
+    return Facts(values, origins, now)
+
+
+def _check_bounds(spec: FactSpec, values: Mapping[str, Any]) -> None:
+    value = values.get(spec.name)
+    if value is None:
+        return
+    for bound, fails, word in ((spec.min, lambda v, b: v < b, "less"), (spec.max, lambda v, b: v > b, "more")):
+        if bound is None:
+            continue
+        limit = values.get(bound.fact) if bound.fact else bound.value
+        if limit is not None and fails(value, limit):
+            other = f"the {bound.fact.replace('_', ' ')} ({_plain(limit)})" if bound.fact else _plain(limit)
+            raise FactError(spec.name, f"{spec.name.replace('_', ' ')} cannot be {word} than {other}; got {_plain(value)}")
+
+
+def _plain(number: Any) -> str:
+    return format(number, "f") if isinstance(number, Decimal) else str(number)
+
+
+def with_charge(facts_given: Mapping[str, Any], charge: ChargeTime) -> dict[str, Any]:
+    """A copy of the given facts with another reading of the charge time."""
+    return {**facts_given, CHARGE_TIME_FACT: charge}
+
+
+def normalised(facts: Facts) -> dict[str, Any]:
+    """The facts as plain JSON-ready values (times in UTC, ISO 8601)."""
+    result: dict[str, Any] = {}
+    for name, value in facts.values.items():
+        if isinstance(value, ChargeTime):
+            result[name] = value.at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        elif isinstance(value, Decimal):
+            result[name] = int(value) if value == value.to_integral_value() else float(value)
+        elif isinstance(value, tuple):
+            result[name] = list(value)
+        else:
+            result[name] = value
+    return result

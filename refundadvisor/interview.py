@@ -1,0 +1,106 @@
+"""The interview: ask a person, in a terminal, for the facts the flags did not give.
+
+Questions, choices and defaults come from the rule set; only relevant facts are asked, in the
+rule file's order. A bad answer is re-asked with the reason. Prompts go to stderr so that
+stdout carries only the verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, time
+from typing import Any, Callable, Optional
+
+from .facts import ChargeTime, FactError, is_relevant, needs_asking, parse_value
+from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
+
+Reader = Callable[[str], str]
+
+
+def is_interactive(no_input: bool = False) -> bool:
+    """Prompt only when both stdin and stdout are terminals and --no-input was not given."""
+    if no_input or os.environ.get("REFUNDADVISOR_NO_INPUT"):
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Interview:
+    """Asks for missing facts one at a time, validating each answer."""
+
+    def __init__(self, ruleset: RuleSet, now: datetime, console, read: Optional[Reader] = None):
+        self.ruleset = ruleset
+        self.now = now
+        self.console = console
+        self.read = read or (lambda prompt: console.input(prompt))
+
+    def complete(self, given: dict[str, Any], origin: dict[str, str]) -> None:
+        """Ask for every relevant fact missing from ``given`` (updated in place)."""
+        if needs_asking(self.ruleset, given) is not None:
+            self.console.print("[dim]Answer each question; Enter takes the default shown in brackets. Ctrl-C stops.[/dim]")
+        while (spec := needs_asking(self.ruleset, given)) is not None:
+            given[spec.name] = self.ask(spec, given)
+            origin[spec.name] = "asked"
+        for name in [name for name in given if name in self.ruleset.facts]:
+            if not is_relevant(self.ruleset.facts[name], given) and origin.get(name) == "asked":
+                del given[name]
+
+    def ask(self, spec: FactSpec, given: dict[str, Any]) -> Any:
+        default = self.default_text(spec, given)
+        self.console.print()
+        self.console.print(f"[bold]{spec.question}[/bold]")
+        if spec.choices:
+            for number, choice in enumerate(spec.choices, 1):
+                self.console.print(f"  {number:>2}. [cyan]{choice.id}[/cyan]  {choice.label}", highlight=False)
+        suffix = f" [{default}]" if default is not None else ""
+        while True:
+            answer = self.read(f"> {spec.name.replace('_', ' ')}{suffix}: ").strip()
+            if not answer and default is not None:
+                answer = default
+            if not answer:
+                self.console.print("[yellow]An answer is needed here.[/yellow]")
+                continue
+            try:
+                return parse_value(spec, self.by_number(spec, answer), self.now)
+            except FactError as error:
+                self.console.print(f"[yellow]{error}[/yellow] Try again.")
+
+    def default_text(self, spec: FactSpec, given: dict[str, Any]) -> Optional[str]:
+        if spec.default_fact is not None:
+            value = given.get(spec.default_fact)
+            return None if value is None else format(value, "f")
+        if not spec.has_default:
+            return None
+        if spec.type == "choices":
+            return ",".join(spec.default) if spec.default else "none"
+        if spec.type == "boolean":
+            return "yes" if spec.default else "no"
+        return str(spec.default)
+
+    @staticmethod
+    def by_number(spec: FactSpec, answer: str) -> str:
+        """Map choice numbers ("2" or "1,3") to their ids; leave anything else as typed."""
+        if not spec.choices:
+            return answer
+        parts = [part.strip() for part in answer.split(",")]
+        ids = [spec.choices[int(part) - 1].id if part.isdigit() and 1 <= int(part) <= len(spec.choices) else part
+               for part in parts]
+        return ",".join(ids)
+
+    def ask_time_of_day(self, charge: ChargeTime) -> ChargeTime:
+        """Ask for the time on the charge's date, in local time."""
+        day = charge.at.astimezone().date()
+        self.console.print()
+        self.console.print(f"[bold]The {self.ruleset.policy.name} window makes the hour matter: "
+                           f"at what time on {day.isoformat()} were you charged?[/bold]")
+        while True:
+            answer = self.read("> time (HH:MM, your local time): ").strip()
+            try:
+                moment = datetime.combine(day, time.fromisoformat(answer)).astimezone()
+                return parse_value(self.ruleset.facts[CHARGE_TIME_FACT], moment.isoformat(), self.now)
+            except ValueError as error:
+                message = str(error) if isinstance(error, FactError) else f"{answer!r} is not a time like 14:30"
+                self.console.print(f"[yellow]{message}[/yellow] Try again.")

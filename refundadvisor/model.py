@@ -1,0 +1,154 @@
+"""The shape of a compiled rule set: plain, immutable data that the engine runs on.
+
+``rules.py`` builds these from a rule file; nothing here knows about YAML, the CLI or refunds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .conditions import Condition
+
+ENGINE_VERSION = 1
+RULE_FORMAT = 1
+
+# Facts the engine computes from the ones a person gives, with their types. A rule file may
+# use them in conditions without declaring them.
+DERIVED_FACTS: dict[str, str] = {
+    "hours_since_charge": "number",
+    "days_since_charge": "number",
+    "charge_time_known": "boolean",
+}
+# The declared time fact they are computed from.
+CHARGE_TIME_FACT = "charged_at"
+# The multi-choice fact whose ids tick checklist items.
+EVIDENCE_FACT = "evidence"
+
+FACT_TYPES = ("choice", "choices", "number", "integer", "boolean", "time")
+SURENESS = ("primary", "secondary", "anecdotal", "heuristic", "uncertain")
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    url: Optional[str]
+    sureness: str
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: float
+    shown: str  # as written in the file, e.g. "0.80"
+    source: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    verified_on: str
+    note: str
+    sources: dict[str, Source]
+    parameters: dict[str, Parameter]
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A limit on a number: a constant or another fact's value."""
+
+    value: Optional[float] = None
+    fact: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    name: str
+    type: str
+    question: str
+    choices: tuple[Choice, ...] = ()
+    default: Any = None
+    default_fact: Optional[str] = None
+    has_default: bool = False
+    min: Optional[Bound] = None
+    max: Optional[Bound] = None
+    unit: str = ""
+    ask_when: Optional[Condition] = None
+
+    def choice_ids(self) -> tuple[str, ...]:
+        return tuple(choice.id for choice in self.choices)
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str
+    item: str
+    why: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: str
+    text: str
+    rank: int  # 0 is the most favourable
+
+
+@dataclass(frozen=True)
+class Band:
+    id: str
+    label: str
+    low: int
+    high: int
+    outcome: Optional[str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    why: str
+    sources: tuple[str, ...]
+    when: Condition
+    score: int = 0
+    cap: Optional[int] = None
+    floor: Optional[int] = None
+    outcome: Optional[str] = None
+    checklist: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    path: str
+    sha256: str
+    platform: str
+    title: str
+    currency: str
+    policy: Policy
+    facts: dict[str, FactSpec]
+    checklist: dict[str, ChecklistItem]
+    outcomes: dict[str, Outcome]
+    bands: tuple[Band, ...]
+    rules: tuple[Rule, ...]
+    score_start: int
+    score_min: int
+    score_max: int
+    always_checklist: tuple[str, ...] = ()
+    always_next_steps: tuple[str, ...] = ()
+    tests: tuple[Any, ...] = field(default=())
+
+    def fact_type(self, name: str) -> Optional[str]:
+        """The type of a declared or derived fact, or None if the rule set has no such fact."""
+        if name in self.facts:
+            return self.facts[name].type
+        return DERIVED_FACTS.get(name)

@@ -1,0 +1,218 @@
+"""Renderings of an assessment: one versioned JSON document for programs, Rich for people.
+
+The JSON side imports nothing beyond the standard library, so ``--json`` never pays for Rich.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from . import __version__
+from .engine import Assessment
+from .facts import normalised
+
+# Bump on any change to the JSON document's keys or their meaning (docs/json.md).
+SCHEMA_VERSION = "1"
+DISCLAIMER = ("A heuristic guide grounded in published policy and in how support teams weigh "
+              "requests, not a guarantee: support decides.")
+SCORE_NOTE = "A heuristic score from 0 to 100, not a probability."
+
+
+def assessment_document(assessment: Assessment, rules_source: str = "", explain: bool = False) -> dict[str, Any]:
+    """The assessment as the versioned JSON document (plain dicts and lists)."""
+    ruleset = assessment.ruleset
+    policy = ruleset.policy
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "refundadvisor", "version": __version__},
+        "platform": {"id": ruleset.platform, "title": ruleset.title, "currency": ruleset.currency},
+        "likelihood": {
+            "band": assessment.band.id,
+            "label": assessment.band.label,
+            "score": assessment.score,
+            "score_range": [ruleset.score_min, ruleset.score_max],
+            "note": SCORE_NOTE,
+        },
+        "outcome": {"id": assessment.outcome.id, "text": assessment.outcome.text, "set_by": assessment.outcome_rule},
+        "reasons": [
+            {"rule": reason.rule, "effect": reason.effect, "why": reason.why, "score": reason.score,
+             "cap": reason.cap, "floor": reason.floor, "outcome": reason.outcome, "sources": list(reason.sources)}
+            for reason in assessment.reasons
+        ],
+        "limits": {
+            "cap": {"value": assessment.cap.value, "rule": assessment.cap.rule} if assessment.cap else None,
+            "floor": {"value": assessment.floor.value, "rule": assessment.floor.rule} if assessment.floor else None,
+        },
+        "checklist": [
+            {"id": entry.id, "item": entry.item, "why": entry.why, "have": entry.have}
+            for entry in assessment.checklist
+        ],
+        "next_steps": list(assessment.next_steps),
+        "warnings": list(assessment.warnings),
+        "policy": {
+            "name": policy.name,
+            "verified_on": policy.verified_on,
+            "note": policy.note,
+            "sources": [
+                {"id": source.id, "title": source.title, "url": source.url, "sureness": source.sureness}
+                for source in policy.sources.values()
+            ],
+        },
+        "rules": {"path": ruleset.path, "sha256": ruleset.sha256, "chosen_by": rules_source},
+        "facts": normalised(assessment.facts),
+        "fact_origins": dict(assessment.facts.origin),
+        "disclaimer": DISCLAIMER,
+    }
+    if explain:
+        document["trace"] = trace_document(assessment)
+    return document
+
+
+def trace_document(assessment: Assessment) -> dict[str, Any]:
+    """Every rule with each test's expectation and what it got, and the score's steps."""
+    return {
+        "rules": [
+            {"rule": result.rule, "fired": result.fired,
+             "result": {True: "true", False: "false", None: "unknown"}[result.result],
+             "tests": [{"test": test.test, "got": _plain(test.got),
+                        "result": {True: "true", False: "false", None: "unknown"}[test.result]}
+                       for test in result.tests]}
+            for result in assessment.trace
+        ],
+        "steps": [{"step": step.what, "score": step.score, "rule": step.rule} for step in assessment.steps],
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "at"):  # a ChargeTime
+        return value.at.isoformat()
+    return value
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Serialise a document as indented JSON text."""
+    return json.dumps(document, indent=2, ensure_ascii=False, default=_plain)
+
+
+# --- for people ---------------------------------------------------------------------------------
+
+BAND_STYLES = ("bold green", "green", "yellow", "red", "bold red")
+
+
+def make_console(stderr: bool = False, no_color: bool = False, width: int | None = None):
+    """A Rich console honouring NO_COLOR, TERM=dumb, --no-color and non-terminals."""
+    import os
+
+    from rich.console import Console
+
+    plain = no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+    return Console(stderr=stderr, no_color=plain, highlight=False, width=width,
+                   color_system=None if plain else "auto", emoji=False)
+
+
+def render_human(assessment: Assessment, console, rules_source: str = "", explain: bool = False) -> None:
+    """Print the assessment for a person."""
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    ruleset = assessment.ruleset
+    fancy = (console.encoding or "").lower().startswith("utf")
+    tick, todo = ("✓", "☐") if fancy else ("[x]", "[ ]")
+    band_index = [band.id for band in ruleset.bands].index(assessment.band.id)
+    style = BAND_STYLES[min(band_index * len(BAND_STYLES) // max(len(ruleset.bands), 1), len(BAND_STYLES) - 1)]
+
+    head = Text()
+    head.append(f"{assessment.band.label}", style=style)
+    head.append(f"  score {assessment.score}/{ruleset.score_max}", style="bold")
+    head.append(f"  ({SCORE_NOTE[0].lower() + SCORE_NOTE[1:].rstrip('.')})", style="dim")
+    head.append("\n")
+    head.append("Expected outcome: ", style="bold")
+    head.append(assessment.outcome.text)
+    console.print(Panel(head, title=f"Refund likelihood: {ruleset.title}", title_align="left", border_style=style))
+
+    _section(console, "Why")
+    reasons = Table.grid(padding=(0, 1))
+    reasons.add_column(no_wrap=True, justify="right", style="bold")
+    reasons.add_column()
+    for reason in assessment.reasons:
+        label = f"{reason.score:+d}" if reason.score else "  ·"
+        limits = ", ".join(part for part in (f"cap {reason.cap}" if reason.cap is not None else "",
+                                             f"floor {reason.floor}" if reason.floor is not None else "") if part)
+        line = Text(reason.why)
+        line.append(f"  [{reason.rule}{'; ' + limits if limits else ''}]", style="dim")
+        reasons.add_row(label, line)
+    console.print(reasons)
+    for limit, word in ((assessment.cap, "capped at"), (assessment.floor, "raised to")):
+        if limit is not None and any(step.rule == limit.rule and step.what.split()[0] in ("cap", "floor") for step in assessment.steps):
+            console.print(Text(f"  The score is {word} {limit.value} by rule {limit.rule}.", style="dim"))
+
+    _section(console, "Checklist: what to gather")
+    checklist = Table.grid(padding=(0, 1))
+    checklist.add_column(no_wrap=True)
+    checklist.add_column()
+    for entry in assessment.checklist:
+        mark = Text(tick, style="green") if entry.have else Text(todo, style="yellow")
+        body = Text(entry.item)
+        body.append(f"  {entry.why}", style="dim")
+        checklist.add_row(mark, body)
+    console.print(checklist)
+
+    _section(console, "Next steps")
+    steps = Table.grid(padding=(0, 1))
+    steps.add_column(no_wrap=True, justify="right")
+    steps.add_column()
+    for number, step in enumerate(assessment.next_steps, 1):
+        steps.add_row(f"{number}.", Text(step))
+    console.print(steps)
+
+    if assessment.warnings:
+        _section(console, "Warnings")
+        for warning in assessment.warnings:
+            console.print(Text("! ", style="bold yellow") + Text(warning))
+
+    if explain:
+        render_trace(assessment, console)
+
+    policy = ruleset.policy
+    cited = list(dict.fromkeys(source for reason in assessment.reasons for source in reason.sources))
+    console.print()
+    console.print(Text(f"Policy: {policy.name}, checked {policy.verified_on}. Sources of the reasons above:", style="dim"))
+    sources = Table.grid(padding=(0, 1))
+    sources.add_column(no_wrap=True, style="dim")
+    sources.add_column(style="dim")
+    for source_id in cited:
+        source = policy.sources[source_id]
+        sources.add_row(" ", Text(f"{source.title} ({source.sureness})" + (f" {source.url}" if source.url else "")))
+    console.print(sources)
+    console.print(Text(f"Rules: {escape(ruleset.path)} (sha256 {ruleset.sha256[:12]}, {rules_source or 'given'})", style="dim"))
+    console.print(Text(DISCLAIMER, style="italic"))
+
+
+def render_trace(assessment: Assessment, console) -> None:
+    """Every rule, fired or not, with each test's expectation and what it got."""
+    from rich.text import Text
+
+    _section(console, "Explain: every rule")
+    marks = {True: "✓", False: "✗", None: "?"}
+    for result in assessment.trace:
+        console.print(Text(f"{'fired' if result.fired else 'not  '} {result.rule}", style="bold" if result.fired else "dim"))
+        for test in result.tests:
+            got = "unknown (missing)" if test.result is None and test.got is None else _plain(test.got)
+            console.print(Text(f"    {marks[test.result]} {test.test}  (got {got})", style="" if result.fired else "dim"))
+    _section(console, "Explain: the score")
+    console.print(" → ".join(f"{step.what}{' ' + step.rule if step.rule else ''} = {step.score}" for step in assessment.steps))
+
+
+def _section(console, title: str) -> None:
+    from rich.text import Text
+
+    console.print()
+    console.print(Text(title, style="bold underline"))

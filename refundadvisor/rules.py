@@ -1,0 +1,695 @@
+"""Load, validate and compile a rule file into a RuleSet.
+
+Validation collects every problem it can find, each located in the file, rather than stopping
+at the first. Errors make the file unusable; warnings only fail with ``--strict``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import safeyaml
+from .conditions import ALL_OPERATORS, OPERATORS_BY_TYPE, All, Any_, Condition, Not, Test, facts_used
+from .model import (
+    DERIVED_FACTS,
+    ENGINE_VERSION,
+    EVIDENCE_FACT,
+    FACT_TYPES,
+    RULE_FORMAT,
+    SURENESS,
+    Band,
+    Bound,
+    ChecklistItem,
+    Choice,
+    FactSpec,
+    Outcome,
+    Parameter,
+    Policy,
+    Rule,
+    RuleSet,
+    Source,
+)
+
+_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+TOP_KEYS = (
+    "format", "requires_engine", "platform", "title", "currency", "policy", "facts", "checklist",
+    "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "rules", "tests",
+)
+RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
+             "warnings", "next_steps", "examples")
+FACT_KEYS = ("type", "question", "choices", "default", "min", "max", "unit", "ask_when")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rule file, located."""
+
+    path: str
+    line: int
+    column: int
+    severity: str  # "error" or "warning"
+    code: str
+    where: str  # the YAML path, e.g. rules[3].when.fact
+    message: str
+
+    def format(self) -> str:
+        where = f" {self.where}:" if self.where else ""
+        return f"{self.path}:{self.line}:{self.column}: {self.severity}[{self.code}]:{where} {self.message}"
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path, "line": self.line, "column": self.column, "severity": self.severity,
+            "code": self.code, "where": self.where, "message": self.message,
+        }
+
+
+class RulesError(Exception):
+    """A rule file that cannot be used; ``problems`` lists every error (and warning) found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        errors = [problem for problem in problems if problem.severity == "error"]
+        first = errors[0] if errors else problems[0]
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        super().__init__(first.format() + more)
+
+
+def format_ypath(ypath: tuple) -> str:
+    """('rules', 3, 'when') -> 'rules[3].when'."""
+    text = ""
+    for part in ypath:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def did_you_mean(word: Any, options) -> str:
+    """A ' (did you mean 'x'?)' hint, or ''."""
+    close = difflib.get_close_matches(str(word), [str(option) for option in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+class _Compiler:
+    """Walks a parsed rule file, collecting problems and building the RuleSet."""
+
+    def __init__(self, document: safeyaml.Document):
+        self.doc = document
+        self.problems: list[Problem] = []
+        self.params: dict[str, Parameter] = {}
+        self.facts: dict[str, FactSpec] = {}
+
+    # -- reporting ----------------------------------------------------------------------------
+    def report(self, severity: str, ypath: tuple, code: str, message: str) -> None:
+        mark = self.doc.mark(ypath)
+        self.problems.append(Problem(self.doc.path, mark.line, mark.column, severity, code,
+                                     format_ypath(ypath), message))
+
+    def error(self, ypath: tuple, code: str, message: str) -> None:
+        self.report("error", ypath, code, message)
+
+    def warn(self, ypath: tuple, code: str, message: str) -> None:
+        self.report("warning", ypath, code, message)
+
+    # -- typed access ---------------------------------------------------------------------------
+    def mapping(self, value: Any, ypath: tuple, keys: tuple[str, ...] | None = None) -> dict:
+        if not isinstance(value, dict):
+            self.error(ypath, "type", f"expected a mapping, got {_type_name(value)}")
+            return {}
+        if keys is not None:
+            for key in value:
+                if key not in keys:
+                    self.error(ypath + (key,), "unknown-key", f"unknown key {key!r}{did_you_mean(key, keys)}")
+        return value
+
+    def listing(self, value: Any, ypath: tuple) -> list:
+        if not isinstance(value, list):
+            self.error(ypath, "type", f"expected a list, got {_type_name(value)}")
+            return []
+        return value
+
+    def text(self, container: dict, key: str, ypath: tuple, required: bool = True, default: str = "") -> str:
+        if key not in container:
+            if required:
+                self.error(ypath, "missing-key", f"{key!r} is required")
+            return default
+        value = container[key]
+        if not isinstance(value, str) or not value.strip():
+            hint = ""
+            if isinstance(value, bool):
+                hint = f" ({self.doc.raw.get(ypath + (key,), value)!r} was read as true/false: quote it)"
+            self.error(ypath + (key,), "type", f"expected text, got {_type_name(value)}{hint}")
+            return default
+        return value.strip()
+
+    def identifier(self, container: dict, key: str, ypath: tuple) -> str:
+        value = self.text(container, key, ypath)
+        if value and not _ID.match(value):
+            self.error(ypath + (key,), "bad-id", f"{value!r} is not a valid id: use lowercase letters, digits, '-' and '_'")
+        return value
+
+    def integer(self, container: dict, key: str, ypath: tuple, required: bool = True, default=None):
+        if key not in container:
+            if required:
+                self.error(ypath, "missing-key", f"{key!r} is required")
+            return default
+        value = container[key]
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.error(ypath + (key,), "type", f"expected a whole number, got {_type_name(value)}")
+            return default
+        return value
+
+    def id_list(self, value: Any, ypath: tuple, known, what: str) -> tuple[str, ...]:
+        items = []
+        for index, item in enumerate(self.listing(value, ypath)):
+            if item not in known:
+                self.error(ypath + (index,), f"unknown-{what}", f"no {what} {item!r}{did_you_mean(item, known)}")
+            else:
+                items.append(item)
+        return tuple(items)
+
+    def text_list(self, value: Any, ypath: tuple) -> tuple[str, ...]:
+        items = []
+        for index, item in enumerate(self.listing(value, ypath)):
+            if not isinstance(item, str) or not item.strip():
+                self.error(ypath + (index,), "type", f"expected text, got {_type_name(item)}")
+            else:
+                items.append(self.fill(item.strip(), ypath + (index,)))
+        return tuple(items)
+
+    def fill(self, text: str, ypath: tuple) -> str:
+        """Replace {parameter} placeholders with the parameter as written in the file."""
+
+        def replace(match: re.Match) -> str:
+            name = match.group(1)
+            if name in self.params:
+                return self.params[name].shown
+            self.error(ypath, "unknown-placeholder",
+                       f"no parameter {name!r} for the placeholder {{{name}}}{did_you_mean(name, self.params)}")
+            return match.group(0)
+
+        return _PLACEHOLDER.sub(replace, text)
+
+    # -- sections -------------------------------------------------------------------------------
+    def compile(self) -> Optional[RuleSet]:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            self.error((), "type", "a rule file must be a mapping of sections (format, policy, facts, rules, ...)")
+            return None
+        self.mapping(data, (), TOP_KEYS)
+        fmt = self.integer(data, "format", ())
+        if fmt is not None and fmt != RULE_FORMAT:
+            self.error(("format",), "format", f"format {fmt} is not supported; this refundadvisor reads format {RULE_FORMAT}")
+        needs = self.integer(data, "requires_engine", ())
+        if needs is not None and needs > ENGINE_VERSION:
+            self.error(("requires_engine",), "engine-version",
+                       f"this file needs engine version {needs}, but this refundadvisor has {ENGINE_VERSION}: upgrade refundadvisor")
+        platform = self.identifier(data, "platform", ())
+        title = self.text(data, "title", ())
+        currency = self.text(data, "currency", ())
+        policy = self.policy(data.get("policy"), ("policy",))
+        self.facts = self.fact_specs(data.get("facts"), ("facts",))
+        evidence_ids = self.facts[EVIDENCE_FACT].choice_ids() if EVIDENCE_FACT in self.facts else ()
+        checklist = self.checklist(data.get("checklist", []), ("checklist",), evidence_ids)
+        outcomes = self.outcomes(data.get("outcomes"), ("outcomes",))
+        scoring = self.mapping(data.get("scoring"), ("scoring",), ("start", "min", "max"))
+        low = self.integer(scoring, "min", ("scoring",), default=0)
+        high = self.integer(scoring, "max", ("scoring",), default=100)
+        start = self.integer(scoring, "start", ("scoring",), default=low)
+        if start is not None and not (low <= start <= high):
+            self.error(("scoring", "start"), "range", f"start {start} is outside {low}..{high}")
+        bands = self.bands(data.get("bands"), ("bands",), low, high, outcomes)
+        always_checklist = self.id_list(data.get("always_checklist", []), ("always_checklist",), checklist, "checklist item")
+        always_next = self.text_list(data.get("always_next_steps", []), ("always_next_steps",))
+        rules = self.rules(data.get("rules"), ("rules",), checklist, outcomes, policy, low, high)
+        tests = tuple(self.listing(data.get("tests", []), ("tests",)))
+        self.unused_warnings(rules, checklist, always_checklist)
+        if any(problem.severity == "error" for problem in self.problems):
+            return None
+        return RuleSet(
+            path=self.doc.path, sha256="", platform=platform, title=title, currency=currency,
+            policy=policy, facts=self.facts, checklist=checklist, outcomes=outcomes, bands=bands,
+            rules=rules, score_start=start, score_min=low, score_max=high,
+            always_checklist=always_checklist, always_next_steps=always_next, tests=tests,
+        )
+
+    def policy(self, value: Any, ypath: tuple) -> Policy:
+        section = self.mapping(value, ypath, ("name", "verified_on", "note", "sources", "parameters"))
+        name = self.text(section, "name", ypath)
+        verified = self.text(section, "verified_on", ypath)
+        if verified and not re.match(r"^\d{4}-\d{2}-\d{2}$", verified):
+            self.error(ypath + ("verified_on",), "date", f"{verified!r} is not a date written YYYY-MM-DD")
+        note = self.text(section, "note", ypath, required=False)
+        sources: dict[str, Source] = {}
+        for source_id, entry in self.mapping(section.get("sources"), ypath + ("sources",)).items():
+            where = ypath + ("sources", source_id)
+            entry = self.mapping(entry, where, ("title", "url", "sureness"))
+            sureness = self.text(entry, "sureness", where)
+            if sureness and sureness not in SURENESS:
+                self.error(where + ("sureness",), "unknown-sureness",
+                           f"sureness {sureness!r} is not one of {', '.join(SURENESS)}{did_you_mean(sureness, SURENESS)}")
+            url = self.text(entry, "url", where, required=False) or None
+            sources[str(source_id)] = Source(str(source_id), self.text(entry, "title", where), url, sureness)
+        for param_name, entry in self.mapping(section.get("parameters", {}), ypath + ("parameters",)).items():
+            where = ypath + ("parameters", param_name)
+            entry = self.mapping(entry, where, ("value", "source", "meaning"))
+            number = entry.get("value")
+            if not _is_number(number):
+                self.error(where + ("value",), "type", f"expected a number, got {_type_name(number)}")
+                continue
+            source = self.text(entry, "source", where)
+            if source and source not in sources:
+                self.error(where + ("source",), "unknown-source", f"no source {source!r} in policy.sources{did_you_mean(source, sources)}")
+            shown = self.doc.raw.get(where + ("value",), str(number))
+            self.params[str(param_name)] = Parameter(str(param_name), number, shown, source,
+                                                     self.text(entry, "meaning", where, required=False))
+        return Policy(name, verified, note, sources, dict(self.params))
+
+    def fact_specs(self, value: Any, ypath: tuple) -> dict[str, FactSpec]:
+        section = self.mapping(value, ypath)
+        specs: dict[str, FactSpec] = {}
+        raw_specs = {}
+        for name, entry in section.items():
+            where = ypath + (name,)
+            if name in DERIVED_FACTS:
+                self.error(where, "reserved-fact", f"{name!r} is computed by refundadvisor and cannot be declared")
+                continue
+            if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
+                self.error(where, "bad-id", f"{name!r} is not a valid fact name: use lowercase letters, digits and '_'")
+                continue
+            entry = self.mapping(entry, where, FACT_KEYS)
+            kind = self.text(entry, "type", where)
+            if kind and kind not in FACT_TYPES:
+                self.error(where + ("type",), "unknown-type",
+                           f"fact type {kind!r} is not one of {', '.join(FACT_TYPES)}{did_you_mean(kind, FACT_TYPES)}")
+                continue
+            choices: tuple[Choice, ...] = ()
+            if kind in ("choice", "choices"):
+                choices = self.choices(entry.get("choices"), where + ("choices",))
+            elif "choices" in entry:
+                self.error(where + ("choices",), "unexpected-key", f"a {kind} fact has no choices")
+            specs[name] = FactSpec(name=name, type=kind, question=self.text(entry, "question", where),
+                                   choices=choices, unit=self.text(entry, "unit", where, required=False))
+            raw_specs[name] = (entry, where)
+        self.facts = specs
+        # defaults, bounds and conditions may refer to other facts, so they come second
+        for name, (entry, where) in raw_specs.items():
+            spec = specs[name]
+            updates: dict[str, Any] = {}
+            if "default" in entry:
+                updates.update(self.fact_default(spec, entry["default"], where + ("default",)))
+            for key in ("min", "max"):
+                if key in entry:
+                    updates[key] = self.bound(spec, entry[key], where + (key,))
+            if "ask_when" in entry:
+                updates["ask_when"] = self.condition(entry["ask_when"], where + ("ask_when",))
+            if updates:
+                specs[name] = FactSpec(**{**spec.__dict__, **updates})
+        return specs
+
+    def choices(self, value: Any, ypath: tuple) -> tuple[Choice, ...]:
+        items = self.listing(value, ypath)
+        if not items and isinstance(value, list):
+            self.error(ypath, "empty", "a choice fact needs at least one choice")
+        result, seen = [], set()
+        for index, entry in enumerate(items):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, ("id", "label"))
+            choice_id = self.identifier(entry, "id", where)
+            if choice_id in seen:
+                self.error(where + ("id",), "duplicate-id", f"choice {choice_id!r} is listed twice")
+            seen.add(choice_id)
+            result.append(Choice(choice_id, self.text(entry, "label", where)))
+        return tuple(result)
+
+    def fact_value_ok(self, spec: FactSpec, value: Any, ypath: tuple) -> bool:
+        """Check a constant against a fact's type, reporting a problem if it does not fit."""
+        kind = spec.type
+        ok = {
+            "choice": isinstance(value, str) and value in spec.choice_ids(),
+            "choices": isinstance(value, list) and all(item in spec.choice_ids() for item in value),
+            "number": _is_number(value),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool),
+            "time": False,
+        }[kind]
+        if not ok:
+            if kind in ("choice", "choices"):
+                wrong = value if not isinstance(value, list) else next((v for v in value if v not in spec.choice_ids()), value)
+                self.error(ypath, "unknown-choice", f"{wrong!r} is not a choice of {spec.name!r} "
+                           f"({', '.join(spec.choice_ids())}){did_you_mean(wrong, spec.choice_ids())}")
+            else:
+                self.error(ypath, "type", f"{spec.name!r} is a {kind} fact; {_type_name(value)} does not fit")
+        return ok
+
+    def fact_default(self, spec: FactSpec, value: Any, ypath: tuple) -> dict:
+        if isinstance(value, dict):
+            ref = self.fact_ref(value, ypath, spec)
+            return {"default_fact": ref, "has_default": True} if ref else {}
+        if self.fact_value_ok(spec, value, ypath):
+            return {"default": tuple(value) if isinstance(value, list) else value, "has_default": True}
+        return {}
+
+    def fact_ref(self, value: dict, ypath: tuple, spec: FactSpec) -> Optional[str]:
+        self.mapping(value, ypath, ("fact",))
+        name = value.get("fact")
+        other = self.facts.get(name) if isinstance(name, str) else None
+        if other is None:
+            self.error(ypath + ("fact",), "unknown-fact", f"no fact {name!r}{did_you_mean(name, self.facts)}")
+            return None
+        if other.type not in ("number", "integer") or spec.type not in ("number", "integer"):
+            self.error(ypath + ("fact",), "type", f"{spec.name!r} can only refer to a number fact, and {name!r} is a {other.type} fact")
+            return None
+        return name
+
+    def bound(self, spec: FactSpec, value: Any, ypath: tuple) -> Optional[Bound]:
+        if spec.type not in ("number", "integer"):
+            self.error(ypath, "unexpected-key", f"a {spec.type} fact has no bounds")
+            return None
+        if isinstance(value, dict):
+            ref = self.fact_ref(value, ypath, spec)
+            return Bound(fact=ref) if ref else None
+        if not _is_number(value):
+            self.error(ypath, "type", f"expected a number or {{fact: name}}, got {_type_name(value)}")
+            return None
+        return Bound(value=value)
+
+    def checklist(self, value: Any, ypath: tuple, evidence_ids) -> dict[str, ChecklistItem]:
+        items: dict[str, ChecklistItem] = {}
+        for index, entry in enumerate(self.listing(value, ypath)):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, ("id", "item", "why", "evidence"))
+            item_id = self.identifier(entry, "id", where)
+            if item_id in items:
+                self.error(where + ("id",), "duplicate-id", f"checklist item {item_id!r} is listed twice")
+            evidence = self.id_list(entry.get("evidence", []), where + ("evidence",), evidence_ids, "evidence kind")
+            items[item_id] = ChecklistItem(item_id, self.fill(self.text(entry, "item", where), where),
+                                           self.fill(self.text(entry, "why", where), where), evidence)
+        return items
+
+    def outcomes(self, value: Any, ypath: tuple) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        items = self.listing(value, ypath)
+        if not items and isinstance(value, list):
+            self.error(ypath, "empty", "at least one outcome is needed")
+        for index, entry in enumerate(items):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, ("id", "text"))
+            outcome_id = self.identifier(entry, "id", where)
+            if outcome_id in outcomes:
+                self.error(where + ("id",), "duplicate-id", f"outcome {outcome_id!r} is listed twice")
+            outcomes[outcome_id] = Outcome(outcome_id, self.fill(self.text(entry, "text", where), where), index)
+        return outcomes
+
+    def bands(self, value: Any, ypath: tuple, low: int, high: int, outcomes) -> tuple[Band, ...]:
+        bands: list[Band] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(self.listing(value, ypath)):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, ("id", "label", "from", "to", "outcome"))
+            band_id = self.identifier(entry, "id", where)
+            if band_id in seen:
+                self.error(where + ("id",), "duplicate-id", f"band {band_id!r} is listed twice")
+            seen.add(band_id)
+            start, end = self.integer(entry, "from", where), self.integer(entry, "to", where)
+            outcome = self.text(entry, "outcome", where)
+            if outcome and outcome not in outcomes:
+                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r}{did_you_mean(outcome, outcomes)}")
+            if start is None or end is None:
+                continue
+            if start > end:
+                self.error(where, "band-range", f"band {band_id!r} runs from {start} to {end}: 'from' must not exceed 'to'")
+                continue
+            bands.append(Band(band_id, self.text(entry, "label", where), start, end, outcome))
+        if not bands:
+            if isinstance(value, list):
+                self.error(ypath, "empty", "at least one band is needed")
+            return ()
+        self.check_band_cover(bands, ypath, low, high)
+        return tuple(bands)
+
+    def check_band_cover(self, bands: list[Band], ypath: tuple, low: int, high: int) -> None:
+        """Bands must cover every score from low to high exactly once."""
+        covered: dict[int, str] = {}
+        for band in bands:
+            for score in range(max(band.low, low), min(band.high, high) + 1):
+                if score in covered:
+                    self.error(ypath, "band-overlap", f"bands {covered[score]!r} and {band.id!r} overlap at score {score}")
+                    return
+                covered[score] = band.id
+        gaps = [score for score in range(low, high + 1) if score not in covered]
+        if gaps:
+            self.error(ypath, "band-gap", f"no band covers score {gaps[0]}" + (f" (nor {len(gaps) - 1} others)" if len(gaps) > 1 else ""))
+
+    def rules(self, value: Any, ypath: tuple, checklist, outcomes, policy: Policy, low: int, high: int) -> tuple[Rule, ...]:
+        rules: list[Rule] = []
+        seen: dict[str, int] = {}
+        items = self.listing(value, ypath)
+        if not items and isinstance(value, list):
+            self.error(ypath, "empty", "at least one rule is needed")
+        for index, entry in enumerate(items):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, RULE_KEYS)
+            if not entry:
+                continue
+            rule_id = self.identifier(entry, "id", where)
+            if rule_id in seen:
+                self.error(where + ("id",), "duplicate-id", f"rule id {rule_id!r} is used twice (first at line {seen[rule_id]})")
+            seen[rule_id] = self.doc.mark(where).line
+            sources = entry.get("source")
+            sources = [sources] if isinstance(sources, str) else sources
+            if sources is None:
+                self.error(where, "missing-key", "'source' is required: cite a policy source id")
+                sources = []
+            source_ids = self.id_list(sources, where + ("source",), policy.sources, "source")
+            if "when" not in entry:
+                self.error(where, "missing-key", "'when' is required")
+                condition = None
+            else:
+                condition = self.condition(entry["when"], where + ("when",))
+            score = self.integer(entry, "score", where, required=False, default=0)
+            cap = self.integer(entry, "cap", where, required=False)
+            floor = self.integer(entry, "floor", where, required=False)
+            for key, number in (("cap", cap), ("floor", floor)):
+                if number is not None and not low <= number <= high:
+                    self.error(where + (key,), "range", f"{key} {number} is outside the score range {low}..{high}")
+            outcome = entry.get("outcome")
+            if outcome is not None and outcome not in outcomes:
+                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r}{did_you_mean(outcome, outcomes)}")
+            effects = ("score", "cap", "floor", "outcome", "checklist", "warnings", "next_steps")
+            if not any(key in entry for key in effects):
+                self.warn(where, "no-effect", f"rule {rule_id!r} has no effect (score, cap, floor, outcome, checklist, warnings or next_steps)")
+            if condition is None:
+                continue
+            rules.append(Rule(
+                id=rule_id, why=self.fill(self.text(entry, "why", where), where + ("why",)), sources=source_ids,
+                when=condition, score=score or 0, cap=cap, floor=floor, outcome=outcome,
+                checklist=self.id_list(entry.get("checklist", []), where + ("checklist",), checklist, "checklist item"),
+                warnings=self.text_list(entry.get("warnings", []), where + ("warnings",)),
+                next_steps=self.text_list(entry.get("next_steps", []), where + ("next_steps",)),
+                line=self.doc.mark(where).line,
+            ))
+        return tuple(rules)
+
+    # -- conditions -----------------------------------------------------------------------------
+    def condition(self, value: Any, ypath: tuple) -> Optional[Condition]:
+        if not isinstance(value, dict) or not value:
+            self.error(ypath, "type", f"a condition is a mapping ({{fact: ..., eq: ...}} or all/any/not), got {_type_name(value)}")
+            return None
+        combinators = [key for key in ("all", "any", "not") if key in value]
+        if combinators:
+            if len(value) != 1:
+                self.error(ypath, "condition-shape", f"'{combinators[0]}' must stand alone in its mapping")
+                return None
+            key = combinators[0]
+            if key == "not":
+                inner = self.condition(value["not"], ypath + ("not",))
+                return Not(inner) if inner else None
+            items = self.listing(value[key], ypath + (key,))
+            if not items:
+                self.error(ypath + (key,), "empty", f"'{key}' needs at least one condition")
+                return None
+            compiled = [self.condition(item, ypath + (key, index)) for index, item in enumerate(items)]
+            if any(item is None for item in compiled):
+                return None
+            result = All(tuple(compiled)) if key == "all" else Any_(tuple(compiled))
+            if key == "all":
+                self.check_satisfiable(result, ypath)
+            return result
+        return self.test(value, ypath)
+
+    def test(self, value: dict, ypath: tuple) -> Optional[Test]:
+        if "fact" not in value:
+            self.error(ypath, "condition-shape", "a condition needs 'fact' and one operator, or all/any/not")
+            return None
+        name = value["fact"]
+        kind = self.fact_type(name)
+        if kind is None:
+            known = list(self.facts) + list(DERIVED_FACTS)
+            self.error(ypath + ("fact",), "unknown-fact", f"no fact {name!r}{did_you_mean(name, known)}")
+            return None
+        ops = [key for key in value if key != "fact"]
+        unknown = [op for op in ops if op not in ALL_OPERATORS]
+        if unknown:
+            self.error(ypath + (unknown[0],), "unknown-operator",
+                       f"unknown operator {unknown[0]!r}{did_you_mean(unknown[0], ALL_OPERATORS)}")
+            return None
+        if len(ops) != 1:
+            self.error(ypath, "condition-shape", f"a condition takes exactly one operator, found {len(ops)}: {', '.join(ops) or 'none'}")
+            return None
+        op = ops[0]
+        allowed = OPERATORS_BY_TYPE[kind]
+        if op not in allowed:
+            self.error(ypath + (op,), "operator-type", f"{op!r} does not apply to {name!r}, a {kind} fact; use one of {', '.join(allowed)}")
+            return None
+        checked = self.operand(name, kind, op, value[op], ypath + (op,))
+        if checked is None:
+            return None
+        operand, shown = checked
+        return Test(name, op, operand, shown)
+
+    def fact_type(self, name: Any) -> Optional[str]:
+        if not isinstance(name, str):
+            return None
+        if name in self.facts:
+            return self.facts[name].type
+        return DERIVED_FACTS.get(name)
+
+    def operand(self, name: str, kind: str, op: str, value: Any, ypath: tuple):
+        """Check an operator's value against the fact's type; returns (value, shown) or None."""
+        if op in ("exists", "missing"):
+            if value is not True:
+                self.error(ypath, "type", f"'{op}' takes true")
+                return None
+            return True, "true"
+        if op in ("in", "not_in", "between", "contains_any", "contains_all", "contains_none"):
+            items = self.listing(value, ypath)
+            if not items:
+                if isinstance(value, list):
+                    self.error(ypath, "empty", f"'{op}' needs at least one value")
+                return None
+            if op == "between" and len(items) != 2:
+                self.error(ypath, "type", "'between' takes [low, high]")
+                return None
+            element_kind = "choice" if kind == "choices" else kind
+            values = [self.scalar_operand(name, element_kind, item, ypath + (index,)) for index, item in enumerate(items)]
+            if any(item is None for item in values):
+                return None
+            plain = tuple(item[0] for item in values)
+            if op == "between" and plain[0] > plain[1]:
+                self.error(ypath, "never-holds", f"between {plain[0]} and {plain[1]} can never hold: low exceeds high")
+                return None
+            return plain, "[" + ", ".join(item[1] for item in values) + "]"
+        return self.scalar_operand(name, kind, value, ypath)
+
+    def scalar_operand(self, name: str, kind: str, value: Any, ypath: tuple):
+        if kind in ("number", "integer"):
+            if isinstance(value, dict):
+                self.mapping(value, ypath, ("param",))
+                param = value.get("param")
+                if param not in self.params:
+                    self.error(ypath + ("param",), "unknown-parameter", f"no parameter {param!r} in policy.parameters{did_you_mean(param, self.params)}")
+                    return None
+                return self.params[param].value, f"{self.params[param].shown} ({param})"
+            if not _is_number(value):
+                self.error(ypath, "type", f"{name!r} is a number fact; compare it with a number or {{param: name}}, not {_type_name(value)}")
+                return None
+            return value, self.doc.raw.get(ypath, str(value))
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                self.error(ypath, "type", f"{name!r} is a true/false fact; compare it with true or false, not {_type_name(value)}")
+                return None
+            return value, str(value).lower()
+        # a choice
+        ids = self.facts[name].choice_ids() if name in self.facts else ()
+        if value not in ids:
+            raw = self.doc.raw.get(ypath, value)
+            self.error(ypath, "unknown-choice", f"{raw!r} is not a choice of {name!r} ({', '.join(ids)}){did_you_mean(raw, ids)}")
+            return None
+        return value, value
+
+    def check_satisfiable(self, condition: All, ypath: tuple) -> None:
+        """Report an 'all' whose direct tests on one fact can never hold together."""
+        bounds: dict[str, list[float]] = {}
+        equals: dict[str, Any] = {}
+        for item in condition.items:
+            if not isinstance(item, Test):
+                continue
+            low, high = bounds.setdefault(item.fact, [-math.inf, math.inf])
+            if item.op in ("gt", "gte"):
+                bounds[item.fact][0] = max(low, item.value)
+            elif item.op in ("lt", "lte"):
+                bounds[item.fact][1] = min(high, item.value)
+            elif item.op == "eq":
+                if item.fact in equals and equals[item.fact] != item.value:
+                    self.error(ypath, "never-holds", f"{item.fact!r} cannot equal both {equals[item.fact]!r} and {item.value!r}")
+                equals[item.fact] = item.value
+        for fact, (low, high) in bounds.items():
+            if low > high or (low == high and any(
+                    isinstance(t, Test) and t.fact == fact and t.op in ("gt", "lt") for t in condition.items)):
+                self.error(ypath, "never-holds", f"the tests on {fact!r} exclude every value: this condition can never hold")
+
+    def unused_warnings(self, rules, checklist, always_checklist) -> None:
+        used_items = set(always_checklist) | {item for rule in rules for item in rule.checklist}
+        for item_id in checklist:
+            if item_id not in used_items:
+                self.warn(("checklist",), "unused-item", f"checklist item {item_id!r} is never added by a rule")
+        used_facts = {name for rule in rules for name in facts_used(rule.when)}
+        for name, spec in self.facts.items():
+            if spec.ask_when is not None:
+                used_facts |= facts_used(spec.ask_when)
+        for name, spec in self.facts.items():
+            if name not in used_facts and spec.type != "time":
+                self.warn(("facts", name), "unused-fact", f"fact {name!r} is asked but no rule uses it")
+
+
+def compile_document(document: safeyaml.Document, sha256: str = "") -> tuple[RuleSet, list[Problem]]:
+    """Validate a parsed rule file and compile it; returns the RuleSet and its warnings.
+
+    Raises RulesError listing every problem when there is any error."""
+    compiler = _Compiler(document)
+    ruleset = compiler.compile()
+    if ruleset is None:
+        raise RulesError(compiler.problems)
+    return RuleSet(**{**ruleset.__dict__, "sha256": sha256, "path": document.path}), compiler.problems
+
+
+def load_text(text: str, path: str) -> tuple[RuleSet, list[Problem]]:
+    """Parse and compile rule-file text; returns the RuleSet and its warnings."""
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        document = safeyaml.parse(text, path)
+    except safeyaml.YamlProblem as problem:
+        raise RulesError([_from_yaml_problem(problem)]) from None
+    return compile_document(document, sha)
+
+
+def load(path: str) -> tuple[RuleSet, list[Problem]]:
+    """Read, validate and compile a rule file; raise RulesError if it cannot be used."""
+    try:
+        text = safeyaml.read_text(path, what="rule file")
+    except safeyaml.YamlProblem as problem:
+        raise RulesError([_from_yaml_problem(problem)]) from None
+    return load_text(text, path)
+
+
+def _from_yaml_problem(problem: safeyaml.YamlProblem) -> Problem:
+    mark = problem.mark or safeyaml.Mark(1, 1)
+    return Problem(problem.path, mark.line, mark.column, "error", problem.code, "", problem.message)
+

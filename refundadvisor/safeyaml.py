@@ -1,0 +1,185 @@
+"""Strict, safe YAML reading for untrusted files (rule files, answers files).
+
+PyYAML's ``safe_load`` constructs no objects, but it still keeps the last of two duplicate
+keys, expands aliases (the "billion laughs"), turns ``2024-01-05`` into a date and ``010``
+into 8. This reader composes the document with the safe (C when present) loader and builds
+plain data itself, so it can refuse all of that and remember where every value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+try:  # the C loader is several times faster; fall back where libyaml is missing
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 40
+
+_STD = "tag:yaml.org,2002:"
+_BOOL_WORDS = {"true", "false", "True", "False", "TRUE", "FALSE"}
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based line and column in a file."""
+
+    line: int
+    column: int
+
+
+@dataclass
+class Document:
+    """Plain data read from a YAML file, with the location of every mapping key and value."""
+
+    data: Any
+    path: str
+    marks: dict[tuple, Mark] = field(default_factory=dict)
+    raw: dict[tuple, str] = field(default_factory=dict)
+
+    def mark(self, ypath: tuple) -> Mark:
+        """The location of the value at ``ypath``, or of its nearest located parent."""
+        while ypath not in self.marks and ypath:
+            ypath = ypath[:-1]
+        return self.marks.get(ypath, Mark(1, 1))
+
+
+class YamlProblem(Exception):
+    """A file that cannot be read as strict YAML; carries where and why."""
+
+    def __init__(self, path: str, mark: Mark | None, code: str, message: str):
+        self.path, self.mark, self.code, self.message = path, mark, code, message
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = f"{self.path}:{self.mark.line}:{self.mark.column}" if self.mark else self.path
+        return f"{where}: error[{self.code}]: {self.message}"
+
+
+def read_text(path: str, *, what: str, limit: int = MAX_BYTES) -> str:
+    """Read a UTF-8 text file of at most ``limit`` bytes, or raise YamlProblem saying why not."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise YamlProblem(path, None, "not-a-file", f"the {what} is a directory, not a file") from None
+    except FileNotFoundError:
+        raise YamlProblem(path, None, "not-found", f"no {what} at this path") from None
+    except PermissionError:
+        raise YamlProblem(path, None, "unreadable", f"the {what} cannot be read (permission denied)") from None
+    except OSError as error:
+        raise YamlProblem(path, None, "unreadable", f"the {what} cannot be read ({error.strerror or error})") from None
+    if len(data) > limit:
+        raise YamlProblem(path, None, "too-large", f"the {what} is larger than {limit // (1024 * 1024)} MiB")
+    return decode(data, path, what)
+
+
+def decode(data: bytes, path: str, what: str) -> str:
+    """Decode bytes as UTF-8 text, refusing binary content."""
+    if b"\x00" in data:
+        raise YamlProblem(path, None, "binary", f"the {what} is a binary file, not YAML text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise YamlProblem(path, None, "encoding", f"the {what} is not UTF-8 text (byte {error.start})") from None
+
+
+def parse(text: str, path: str) -> Document:
+    """Parse one YAML document strictly into plain data with locations."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = Mark(mark.line + 1, mark.column + 1) if mark else None
+        message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+        raise YamlProblem(path, where, "syntax", message) from None
+    except yaml.YAMLError as error:
+        raise YamlProblem(path, None, "syntax", str(error).splitlines()[0]) from None
+    except RecursionError:
+        raise YamlProblem(path, None, "too-deep", f"nesting deeper than {MAX_DEPTH} levels") from None
+    document = Document(data=None, path=path)
+    if node is None:
+        return document
+    document.data = _Builder(document).build(node, (), 0)
+    return document
+
+
+def load(path: str, *, what: str, limit: int = MAX_BYTES) -> Document:
+    """Read and parse a YAML (or JSON) file strictly."""
+    return parse(read_text(path, what=what, limit=limit), path)
+
+
+class _Builder:
+    def __init__(self, document: Document):
+        self.document = document
+        self.seen: set[int] = set()
+
+    def problem(self, node, code: str, message: str) -> YamlProblem:
+        return YamlProblem(self.document.path, _mark(node), code, message)
+
+    def build(self, node, ypath: tuple, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.problem(node, "too-deep", f"nesting deeper than {MAX_DEPTH} levels")
+        if id(node) in self.seen:
+            # a node reached twice was referenced through an alias
+            raise self.problem(node, "alias", "anchors and aliases (&name, *name) are not allowed; write the value out")
+        self.seen.add(id(node))
+        self.document.marks[ypath] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, ypath, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _STD + "seq":
+                raise self.problem(node, "tag", f"the tag {node.tag!r} is not allowed")
+            return [self.build(item, ypath + (index,), depth + 1) for index, item in enumerate(node.value)]
+        return self.scalar(node, ypath)
+
+    def mapping(self, node, ypath: tuple, depth: int) -> dict:
+        if node.tag != _STD + "map":
+            raise self.problem(node, "tag", f"the tag {node.tag!r} is not allowed")
+        result: dict = {}
+        first_seen: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.problem(key_node, "key", "mapping keys must be plain text")
+            if key_node.tag == _STD + "merge":
+                raise self.problem(key_node, "alias", "merge keys (<<) are not allowed; write the values out")
+            key = self.scalar(key_node, ypath + ("<key>",))
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                key = key_node.value
+            if key in result:
+                first = first_seen[key]
+                raise self.problem(key_node, "duplicate-key", f"duplicate key {key!r} (first at line {first.line})")
+            first_seen[key] = _mark(key_node)
+            result[key] = self.build(value_node, ypath + (key,), depth + 1)
+        return result
+
+    def scalar(self, node, ypath: tuple) -> Any:
+        tag = node.tag
+        self.document.raw[ypath] = node.value
+        if tag == _STD + "str" or tag == _STD + "timestamp":
+            return node.value  # dates stay strings
+        if tag == _STD + "null":
+            return None
+        if tag == _STD + "bool":
+            if node.value not in _BOOL_WORDS:
+                raise self.problem(node, "yaml11-bool", f"{node.value!r} reads as a YES/NO value in YAML 1.1; write true or false, or quote it")
+            return node.value.lower() == "true"
+        if tag == _STD + "int":
+            if _LEADING_ZERO.match(node.value):
+                raise self.problem(node, "yaml11-octal", f"{node.value!r} has a leading zero (YAML 1.1 reads it as octal); remove the zero or quote it")
+            return _constructor.construct_yaml_int(node)
+        if tag == _STD + "float":
+            return _constructor.construct_yaml_float(node)
+        raise self.problem(node, "tag", f"the tag {tag!r} is not allowed")
+
+
+def _mark(node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
