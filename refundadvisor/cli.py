@@ -91,12 +91,16 @@ def user_errors() -> Iterator[None]:
         flags = ", ".join(_flag_for_missing(name) for name in error.names)
         raise fail(f"missing {flags}; pass them as flags, or run in a terminal to be asked", EXIT_USAGE) from None
     except RulesError as error:
-        for problem in error.problems:
-            if problem.severity == "error":
-                sys.stderr.write(problem.format() + "\n")
-        raise fail(f"the rule file {error.problems[0].path} cannot be used; fix the errors above "
-                   f"(refundadvisor rules validate shows them all)", EXIT_DATA) from None
+        errors = [problem for problem in error.problems if problem.severity == "error"]
+        if len(errors) == 1:
+            raise fail(errors[0].format(), EXIT_DATA) from None
+        for problem in errors:
+            sys.stderr.write(problem.format() + "\n")
+        raise fail(f"{len(errors)} errors in the rule file {errors[0].path}; fix them, "
+                   f"then check with 'refundadvisor rules validate {errors[0].path}'", EXIT_DATA) from None
     except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")  # end the half-typed prompt line first
         raise fail("interrupted; nothing was checked", EXIT_INTERRUPTED) from None
     except EOFError:
         raise fail("input ended before the interview finished; nothing was checked", EXIT_USAGE) from None
@@ -219,9 +223,8 @@ def check(
 
 def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool):
     from .advisor import advise, time_of_day_matters
-    from .facts import needs_asking
 
-    if interactive and needs_asking(ruleset, given) is not None:
+    if interactive:
         from .interview import Interview
         from .render import make_console
 

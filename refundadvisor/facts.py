@@ -226,7 +226,12 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
             values[spec.name] = given[spec.name]
             origins[spec.name] = (origin or {}).get(spec.name, "given")
         elif not is_relevant(spec, values):
-            continue
+            # not asked: a constant default still says what "nothing to report" means
+            # (no similar refunds when there were none); a default copied from another fact
+            # would invent a value, so the fact stays missing
+            if spec.has_default and spec.default_fact is None:
+                values[spec.name] = spec.default
+                origins[spec.name] = "default"
         elif spec.default_fact is not None:
             values[spec.name] = values.get(spec.default_fact)
             origins[spec.name] = "default"
@@ -238,7 +243,7 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
     if missing:
         raise MissingFacts(missing)
     for spec in ruleset.facts.values():
-        _check_bounds(spec, values)
+        check_bounds(spec, values)
     charge = values.get(CHARGE_TIME_FACT)
     if isinstance(charge, ChargeTime):
         hours = max((now - charge.at).total_seconds(), 0) / 3600
@@ -248,7 +253,8 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
     return Facts(values, origins, now)
 
 
-def _check_bounds(spec: FactSpec, values: Mapping[str, Any]) -> None:
+def check_bounds(spec: FactSpec, values: Mapping[str, Any]) -> None:
+    """Raise FactError if the fact's value lies outside its min/max (constants or other facts)."""
     value = values.get(spec.name)
     if value is None:
         return

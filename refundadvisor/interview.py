@@ -12,7 +12,9 @@ import sys
 from datetime import datetime, time
 from typing import Any, Callable, Optional
 
-from .facts import ChargeTime, FactError, is_relevant, needs_asking, parse_value
+from rich.markup import escape
+
+from .facts import ChargeTime, FactError, check_bounds, is_relevant, needs_asking, parse_value
 from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
 
 Reader = Callable[[str], str]
@@ -41,9 +43,13 @@ class Interview:
         """Ask for every relevant fact missing from ``given`` (updated in place)."""
         if needs_asking(self.ruleset, given) is not None:
             self.console.print("[dim]Answer each question; Enter takes the default shown in brackets. Ctrl-C stops.[/dim]")
+        asked = False
         while (spec := needs_asking(self.ruleset, given)) is not None:
             given[spec.name] = self.ask(spec, given)
             origin[spec.name] = "asked"
+            asked = True
+        if asked:
+            self.console.print()
         for name in [name for name in given if name in self.ruleset.facts]:
             if not is_relevant(self.ruleset.facts[name], given) and origin.get(name) == "asked":
                 del given[name]
@@ -51,22 +57,24 @@ class Interview:
     def ask(self, spec: FactSpec, given: dict[str, Any]) -> Any:
         default = self.default_text(spec, given)
         self.console.print()
-        self.console.print(f"[bold]{spec.question}[/bold]")
+        self.console.print(f"[bold]{escape(spec.question)}[/bold]")
         if spec.choices:
             for number, choice in enumerate(spec.choices, 1):
-                self.console.print(f"  {number:>2}. [cyan]{choice.id}[/cyan]  {choice.label}", highlight=False)
+                self.console.print(f"  {number:>2}. [cyan]{escape(choice.id)}[/cyan]  {escape(choice.label)}", highlight=False)
         suffix = f" [{default}]" if default is not None else ""
         while True:
-            answer = self.read(f"> {spec.name.replace('_', ' ')}{suffix}: ").strip()
+            answer = self.read(escape(f"> {spec.name.replace('_', ' ')}{suffix}: ")).strip()
             if not answer and default is not None:
                 answer = default
             if not answer:
                 self.console.print("[yellow]An answer is needed here.[/yellow]")
                 continue
             try:
-                return parse_value(spec, self.by_number(spec, answer), self.now)
+                value = parse_value(spec, self.by_number(spec, answer), self.now)
+                check_bounds(spec, {**given, spec.name: value})
+                return value
             except FactError as error:
-                self.console.print(f"[yellow]{error}[/yellow] Try again.")
+                self.console.print(f"[yellow]{escape(str(error))}[/yellow] Try again.")
 
     def default_text(self, spec: FactSpec, given: dict[str, Any]) -> Optional[str]:
         if spec.default_fact is not None:
@@ -94,13 +102,13 @@ class Interview:
         """Ask for the time on the charge's date, in local time."""
         day = charge.at.astimezone().date()
         self.console.print()
-        self.console.print(f"[bold]The {self.ruleset.policy.name} window makes the hour matter: "
+        self.console.print(f"[bold]The hour of the charge changes the verdict: "
                            f"at what time on {day.isoformat()} were you charged?[/bold]")
         while True:
-            answer = self.read("> time (HH:MM, your local time): ").strip()
+            answer = self.read(escape("> time (HH:MM, your local time): ")).strip()
             try:
                 moment = datetime.combine(day, time.fromisoformat(answer)).astimezone()
                 return parse_value(self.ruleset.facts[CHARGE_TIME_FACT], moment.isoformat(), self.now)
             except ValueError as error:
                 message = str(error) if isinstance(error, FactError) else f"{answer!r} is not a time like 14:30"
-                self.console.print(f"[yellow]{message}[/yellow] Try again.")
+                self.console.print(f"[yellow]{escape(message)}[/yellow] Try again.")

@@ -132,7 +132,7 @@ def render_human(assessment: Assessment, console, rules_source: str = "", explai
     head = Text()
     head.append(f"{assessment.band.label}", style=style)
     head.append(f"  score {assessment.score}/{ruleset.score_max}", style="bold")
-    head.append(f"  ({SCORE_NOTE[0].lower() + SCORE_NOTE[1:].rstrip('.')})", style="dim")
+    head.append("  (a heuristic score, not a probability)", style="dim")
     head.append("\n")
     head.append("Expected outcome: ", style="bold")
     head.append(assessment.outcome.text)

@@ -1,0 +1,36 @@
+"""Shared fixtures: every test runs with a temporary home and no user configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from refundadvisor import rules as rules_module
+from refundadvisor.paths import bundled_rules
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """No test reads or writes the real home, config or rule-file choice."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("_TYPER_FORCE_DISABLE_TERMINAL", "1")
+    for name in ("REFUNDADVISOR_RULES", "NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS", "COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+    import time
+
+    time.tzset()
+    yield home
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture(scope="session")
+def ruleset():
+    """The bundled OpenRouter rule set."""
+    loaded, _warnings = rules_module.load(str(bundled_rules()))
+    return loaded
