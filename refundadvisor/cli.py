@@ -35,6 +35,7 @@ FACT_FLAGS = {
     "profile": "--profile",
     "usage_span_days": "--usage-span-days",
     "evidence": "--evidence",
+    "ago": "--ago",
 }
 
 HELP = """How likely a refund is for an unexpected API charge, why, and what to gather.
@@ -150,24 +151,15 @@ def parse_now(text: Optional[str]) -> datetime:
 
 
 def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime) -> dict[str, Any]:
-    """Parse the facts given as flags, checking each names a fact the rule file declares."""
-    from .facts import ago as charge_ago
-    from .facts import parse_duration, parse_value
+    """Parse the facts given as flags; each must name a fact the rule file declares."""
+    from .facts import parse_answers
 
     if ago is not None and raw.get("charged_at") is not None:
         raise CliError("give --charged-at or --ago, not both")
-    given: dict[str, Any] = {}
     for name, value in raw.items():
-        if value is None:
-            continue
-        if name not in ruleset.facts:
+        if value is not None and name not in ruleset.facts:
             raise CliError(f"{FACT_FLAGS[name]}: the rule file {ruleset.path} has no fact {name!r}")
-        given[name] = parse_value(ruleset.facts[name], value, now)
-    if ago is not None:
-        if "charged_at" not in ruleset.facts:
-            raise CliError(f"--ago: the rule file {ruleset.path} has no fact 'charged_at'")
-        given["charged_at"] = charge_ago(parse_duration(ago), now)
-    return given
+    return parse_answers(ruleset, {**raw, "ago": ago}, now)
 
 
 Opt = typer.Option
@@ -244,6 +236,111 @@ def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_colo
     from .render import make_console, render_human
 
     render_human(assessment, make_console(no_color=no_color), chosen_by, explain)
+
+
+# --- refundadvisor rules ... ----------------------------------------------------------------------
+
+rules_app = typer.Typer(
+    help="Validate, test, show and describe rule files.\n\nExamples:\n\n  refundadvisor rules validate\n\n"
+         "  refundadvisor rules test my-rules.yaml --coverage\n\n  refundadvisor rules schema > rules.schema.json",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(rules_app, name="rules")
+
+PathArgument = Annotated[Optional[str], typer.Argument(metavar="[PATH]", help="The rule file [default: as for check: --rules, $REFUNDADVISOR_RULES, user config, bundled].", show_default=False)]
+FormatOption = Annotated[str, Opt("--format", metavar="FORMAT", help="text or json [default: text].")]
+StrictOption = Annotated[bool, Opt("--strict", help="Fail on warnings too.")]
+
+
+def _format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise CliError(f"--format: {value!r} is not a format; use text or json")
+    return value
+
+
+@rules_app.command("validate")
+def rules_validate(path: PathArgument = None, strict: StrictOption = False, output_format: FormatOption = "text") -> None:
+    """Check a rule file and list every problem, located (path:line:col).
+
+    Examples:
+
+      refundadvisor rules validate
+
+      refundadvisor rules validate my-rules.yaml --strict --format json
+    """
+    from .render import to_json, validation_document, validation_text
+    from .rules import inspect
+
+    with user_errors():
+        output_format = _format(output_format)
+        chosen, _ = paths.rules_path(path)
+        ruleset, problems, sha = inspect(chosen)
+        document = validation_document(chosen, sha, problems, ruleset)
+        sys.stdout.write((to_json(document) if output_format == "json" else validation_text(document)) + "\n")
+        if not document["valid"] or (strict and document["warnings"]):
+            raise typer.Exit(EXIT_DATA)
+
+
+@rules_app.command("test")
+def rules_test(path: PathArgument = None, coverage: Annotated[bool, Opt("--coverage", help="List the rules and bands no test exercises.")] = False,
+               strict: StrictOption = False, output_format: FormatOption = "text") -> None:
+    """Validate a rule file, then run the tests written in it (tests: and examples:).
+
+    Examples:
+
+      refundadvisor rules test
+
+      refundadvisor rules test my-rules.yaml --coverage
+    """
+    from .render import test_report_document, test_report_text, to_json, validation_document, validation_text
+    from .rules import inspect
+    from .ruletests import run_tests
+
+    with user_errors():
+        output_format = _format(output_format)
+        chosen, _ = paths.rules_path(path)
+        ruleset, problems, sha = inspect(chosen)
+        validation = validation_document(chosen, sha, problems, ruleset)
+        if ruleset is None or (strict and validation["warnings"]):
+            text = to_json(validation) if output_format == "json" else validation_text(validation)
+            sys.stdout.write(text + "\n")
+            raise typer.Exit(EXIT_DATA)
+        report = run_tests(ruleset)
+        if output_format == "json":
+            sys.stdout.write(to_json({**test_report_document(report), "warnings": validation["warnings"]}) + "\n")
+        else:
+            sys.stdout.write(test_report_text(report, coverage) + "\n")
+        if report.failed:
+            raise typer.Exit(EXIT_DATA)
+
+
+@rules_app.command("show")
+def rules_show(path: PathArgument = None, no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False) -> None:
+    """Show a rule file as tables: facts, causes, evidence, parameters, rules and bands.
+
+    Example:
+
+      refundadvisor rules show
+    """
+    from .render import make_console, render_rules_show
+
+    with user_errors():
+        ruleset, _ = load_rules(path)
+        render_rules_show(ruleset, make_console(no_color=no_color))
+
+
+@rules_app.command("schema")
+def rules_schema() -> None:
+    """Print the JSON Schema (draft-07) of rule files, for editors and other tools.
+
+    Example:
+
+      refundadvisor rules schema > rules.schema.json
+    """
+    from importlib.resources import files
+
+    sys.stdout.write(files("refundadvisor").joinpath("rules.schema.json").read_text(encoding="utf-8"))
 
 
 def main() -> None:

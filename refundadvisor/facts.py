@@ -289,3 +289,34 @@ def normalised(facts: Facts) -> dict[str, Any]:
         else:
             result[name] = value
     return result
+
+
+AGO_KEY = "ago"  # an answers key (and flag) that gives the charge time as a duration
+
+
+def parse_answers(ruleset: RuleSet, answers: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Parse facts given by name (flags, an answers file, a rule-file test) into typed values.
+
+    Keys are fact names, plus ``ago`` for the charge time as a duration; None means not given.
+    Raises FactError naming the key for an unknown key or a bad value.
+    """
+    from difflib import get_close_matches
+
+    given: dict[str, Any] = {}
+    for key, value in answers.items():
+        if value is None:
+            continue
+        if key == AGO_KEY:
+            if answers.get(CHARGE_TIME_FACT) is not None:
+                raise FactError(AGO_KEY, f"give {CHARGE_TIME_FACT} or {AGO_KEY}, not both")
+            if CHARGE_TIME_FACT not in ruleset.facts:
+                raise FactError(AGO_KEY, f"the rule file has no fact {CHARGE_TIME_FACT!r}")
+            given[CHARGE_TIME_FACT] = ago(parse_duration(str(value)), now)
+            continue
+        if key not in ruleset.facts:
+            known = [*ruleset.facts, AGO_KEY]
+            close = get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
+            raise FactError(str(key), f"unknown key {key!r}{hint}")
+        given[key] = parse_value(ruleset.facts[key], value, now)
+    return given

@@ -128,6 +128,30 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """What a rule-file test expects of the verdict; None means "not checked"."""
+
+    band: Optional[str] = None
+    score: Optional[tuple[int, int]] = None  # an inclusive range; an exact score is (n, n)
+    outcome: Optional[str] = None
+    fired: tuple[str, ...] = ()
+    not_fired: tuple[str, ...] = ()
+    checklist_includes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    """A test written in the rule file: facts by name, an optional moment, and expectations."""
+
+    name: str
+    facts: dict[str, Any]
+    now: Optional[str]
+    expect: Expectation
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
 class RuleSet:
     path: str
     sha256: str
@@ -145,7 +169,7 @@ class RuleSet:
     score_max: int
     always_checklist: tuple[str, ...] = ()
     always_next_steps: tuple[str, ...] = ()
-    tests: tuple[Any, ...] = field(default=())
+    tests: tuple[RuleTest, ...] = field(default=())
 
     def fact_type(self, name: str) -> Optional[str]:
         """The type of a declared or derived fact, or None if the rule set has no such fact."""

@@ -205,7 +205,7 @@ def render_trace(assessment: Assessment, console) -> None:
     for result in assessment.trace:
         console.print(Text(f"{'fired' if result.fired else 'not  '} {result.rule}", style="bold" if result.fired else "dim"))
         for test in result.tests:
-            got = "unknown (missing)" if test.result is None and test.got is None else _plain(test.got)
+            got = "nothing: the fact is not set" if test.got is None else _plain(test.got)
             console.print(Text(f"    {marks[test.result]} {test.test}  (got {got})", style="" if result.fired else "dim"))
     _section(console, "Explain: the score")
     console.print(" → ".join(f"{step.what}{' ' + step.rule if step.rule else ''} = {step.score}" for step in assessment.steps))
@@ -216,3 +216,122 @@ def _section(console, title: str) -> None:
 
     console.print()
     console.print(Text(title, style="bold underline"))
+
+
+# --- rule files: validation, tests, and a readable overview ---------------------------------------
+
+def validation_document(path: str, sha256: str, problems, ruleset=None) -> dict[str, Any]:
+    """The result of validating a rule file, for --format json."""
+    errors = [problem.as_dict() for problem in problems if problem.severity == "error"]
+    warnings = [problem.as_dict() for problem in problems if problem.severity == "warning"]
+    counts = None
+    if ruleset is not None:
+        counts = {"facts": len(ruleset.facts), "rules": len(ruleset.rules), "bands": len(ruleset.bands),
+                  "tests": len(ruleset.tests)}
+    return {"schema_version": SCHEMA_VERSION, "path": path, "sha256": sha256, "valid": not errors,
+            "errors": errors, "warnings": warnings, "counts": counts}
+
+
+def validation_text(document: dict[str, Any]) -> str:
+    """The result of validating a rule file, one problem a line, then a summary line."""
+    lines = [_problem_line(problem) for problem in document["errors"] + document["warnings"]]
+    if document["valid"]:
+        counts = document["counts"]
+        lines.append(f"{document['path']}: valid ({counts['facts']} facts, {counts['rules']} rules, "
+                     f"{counts['bands']} bands, {counts['tests']} tests); {len(document['warnings'])} warnings")
+    else:
+        lines.append(f"{document['path']}: invalid; {len(document['errors'])} errors, {len(document['warnings'])} warnings")
+    return "\n".join(lines)
+
+
+def _problem_line(problem: dict[str, Any]) -> str:
+    where = f" {problem['where']}:" if problem["where"] else ""
+    return (f"{problem['path']}:{problem['line']}:{problem['column']}: {problem['severity']}[{problem['code']}]:"
+            f"{where} {problem['message']}")
+
+
+def test_report_document(report) -> dict[str, Any]:
+    """The result of a rule file's tests, for --format json."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path": report.path,
+        "passed": report.passed,
+        "failed": report.failed,
+        "tests": [
+            {"name": outcome.test.name, "line": outcome.test.line, "passed": outcome.passed,
+             "failures": outcome.failures, "error": outcome.error}
+            for outcome in report.outcomes
+        ],
+        "coverage": {"uncovered_rules": report.uncovered_rules, "uncovered_bands": report.uncovered_bands},
+    }
+
+
+def test_report_text(report, coverage: bool) -> str:
+    """Each failing test located and explained, coverage when asked, and the closing count."""
+    lines = []
+    for outcome in report.outcomes:
+        if outcome.passed:
+            continue
+        where = f"{report.path}:{outcome.test.line}:{outcome.test.column}"
+        problems = [outcome.error] if outcome.error else outcome.failures
+        lines.append(f"{where}: FAILED {outcome.test.name!r}")
+        lines.extend(f"    {problem}" for problem in problems)
+    if coverage:
+        if report.uncovered_rules or report.uncovered_bands:
+            if report.uncovered_rules:
+                lines.append(f"rules no test exercises: {', '.join(report.uncovered_rules)}")
+            if report.uncovered_bands:
+                lines.append(f"bands no test reaches: {', '.join(report.uncovered_bands)}")
+        else:
+            lines.append("coverage: every rule fires and every band is reached in at least one test")
+    lines.append(f"{report.passed} passed, {report.failed} failed")
+    return "\n".join(lines)
+
+
+def render_rules_show(ruleset, console) -> None:
+    """The rule file as tables: facts, causes, evidence, parameters, rules and bands."""
+    from rich.table import Table
+
+    def table(title: str, *columns: str) -> Table:
+        result = Table(title=title, title_justify="left", title_style="bold", show_lines=False)
+        for column in columns:
+            result.add_column(column, overflow="fold")
+        return result
+
+    policy = ruleset.policy
+    console.print(f"[bold]{ruleset.title}[/bold] rules ({ruleset.path}), policy checked {policy.verified_on}")
+    facts = table("Facts (in the order they are asked)", "fact", "type", "default", "asked when")
+    for spec in ruleset.facts.values():
+        default = spec.default_fact and f"= {spec.default_fact}" or (
+            ("none" if spec.default == () else _show(spec.default)) if spec.has_default else "required")
+        facts.add_row(spec.name, spec.type, default, "only if it applies" if spec.ask_when else "always")
+    console.print(facts)
+    for name, spec in ruleset.facts.items():
+        if spec.choices:
+            choices = table(f"{name}: the ids", "id", "meaning")
+            for choice in spec.choices:
+                choices.add_row(choice.id, choice.label)
+            console.print(choices)
+    params = table("Policy parameters", "name", "value", "source", "meaning")
+    for param in policy.parameters.values():
+        params.add_row(param.name, param.shown, param.source, param.meaning)
+    console.print(params)
+    rules = table("Rules (in the order they apply)", "rule", "effect", "source", "why")
+    from .engine import Reason
+
+    for rule in ruleset.rules:
+        effect = Reason(rule.id, rule.why, rule.sources, rule.score, rule.cap, rule.floor, rule.outcome).effect
+        rules.add_row(rule.id, effect, ", ".join(rule.sources), rule.why)
+    console.print(rules)
+    bands = table("Bands (first match)", "band", "scores", "default outcome")
+    for band in ruleset.bands:
+        bands.add_row(f"{band.id} ({band.label})", f"{band.low}-{band.high}", band.outcome or "")
+    console.print(bands)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)

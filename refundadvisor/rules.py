@@ -11,6 +11,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Optional
 
 from . import safeyaml
@@ -26,12 +27,14 @@ from .model import (
     Bound,
     ChecklistItem,
     Choice,
+    Expectation,
     FactSpec,
     Outcome,
     Parameter,
     Policy,
     Rule,
     RuleSet,
+    RuleTest,
     Source,
 )
 
@@ -116,13 +119,14 @@ class _Compiler:
         self.facts: dict[str, FactSpec] = {}
 
     # -- reporting ----------------------------------------------------------------------------
-    def report(self, severity: str, ypath: tuple, code: str, message: str) -> None:
-        mark = self.doc.mark(ypath)
+    def report(self, severity: str, ypath: tuple, code: str, message: str, at_key: bool = False) -> None:
+        mark = self.doc.key_marks.get(ypath) if at_key else None
+        mark = mark or self.doc.mark(ypath)
         self.problems.append(Problem(self.doc.path, mark.line, mark.column, severity, code,
                                      format_ypath(ypath), message))
 
-    def error(self, ypath: tuple, code: str, message: str) -> None:
-        self.report("error", ypath, code, message)
+    def error(self, ypath: tuple, code: str, message: str, at_key: bool = False) -> None:
+        self.report("error", ypath, code, message, at_key)
 
     def warn(self, ypath: tuple, code: str, message: str) -> None:
         self.report("warning", ypath, code, message)
@@ -135,7 +139,7 @@ class _Compiler:
         if keys is not None:
             for key in value:
                 if key not in keys:
-                    self.error(ypath + (key,), "unknown-key", f"unknown key {key!r}{did_you_mean(key, keys)}")
+                    self.error(ypath + (key,), "unknown-key", f"unknown key {key!r}{did_you_mean(key, keys)}", at_key=True)
         return value
 
     def listing(self, value: Any, ypath: tuple) -> list:
@@ -179,7 +183,7 @@ class _Compiler:
         items = []
         for index, item in enumerate(self.listing(value, ypath)):
             if item not in known:
-                self.error(ypath + (index,), f"unknown-{what}", f"no {what} {item!r}{did_you_mean(item, known)}")
+                self.error(ypath + (index,), f"unknown-{what.replace(' ', '-')}", f"no {what} {item!r}{did_you_mean(item, known)}")
             else:
                 items.append(item)
         return tuple(items)
@@ -238,7 +242,16 @@ class _Compiler:
         always_checklist = self.id_list(data.get("always_checklist", []), ("always_checklist",), checklist, "checklist item")
         always_next = self.text_list(data.get("always_next_steps", []), ("always_next_steps",))
         rules = self.rules(data.get("rules"), ("rules",), checklist, outcomes, policy, low, high)
-        tests = tuple(self.listing(data.get("tests", []), ("tests",)))
+        known = {"rules": [rule.id for rule in rules], "bands": [band.id for band in bands],
+                 "outcomes": list(outcomes), "checklist": list(checklist)}
+        tests = [self.rule_test(entry, ("tests", index), known, None)
+                 for index, entry in enumerate(self.listing(data.get("tests", []), ("tests",)))]
+        for index, entry in enumerate(data.get("rules") or []):
+            if isinstance(entry, dict) and "examples" in entry:
+                where = ("rules", index, "examples")
+                tests += [self.rule_test(example, where + (number,), known, entry.get("id"))
+                          for number, example in enumerate(self.listing(entry["examples"], where))]
+        tests = tuple(test for test in tests if test is not None)
         self.unused_warnings(rules, checklist, always_checklist)
         if any(problem.severity == "error" for problem in self.problems):
             return None
@@ -288,7 +301,7 @@ class _Compiler:
         for name, entry in section.items():
             where = ypath + (name,)
             if name in DERIVED_FACTS:
-                self.error(where, "reserved-fact", f"{name!r} is computed by refundadvisor and cannot be declared")
+                self.error(where, "reserved-fact", f"{name!r} is computed by refundadvisor and cannot be declared", at_key=True)
                 continue
             if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
                 self.error(where, "bad-id", f"{name!r} is not a valid fact name: use lowercase letters, digits and '_'")
@@ -430,7 +443,7 @@ class _Compiler:
             start, end = self.integer(entry, "from", where), self.integer(entry, "to", where)
             outcome = self.text(entry, "outcome", where)
             if outcome and outcome not in outcomes:
-                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r}{did_you_mean(outcome, outcomes)}")
+                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r} ({', '.join(outcomes)}){did_you_mean(outcome, outcomes)}")
             if start is None or end is None:
                 continue
             if start > end:
@@ -491,7 +504,7 @@ class _Compiler:
                     self.error(where + (key,), "range", f"{key} {number} is outside the score range {low}..{high}")
             outcome = entry.get("outcome")
             if outcome is not None and outcome not in outcomes:
-                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r}{did_you_mean(outcome, outcomes)}")
+                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r} ({', '.join(outcomes)}){did_you_mean(outcome, outcomes)}")
             effects = ("score", "cap", "floor", "outcome", "checklist", "warnings", "next_steps")
             if not any(key in entry for key in effects):
                 self.warn(where, "no-effect", f"rule {rule_id!r} has no effect (score, cap, floor, outcome, checklist, warnings or next_steps)")
@@ -506,6 +519,58 @@ class _Compiler:
                 line=self.doc.mark(where).line,
             ))
         return tuple(rules)
+
+    # -- tests written in the rule file ---------------------------------------------------------
+    def rule_test(self, entry: Any, ypath: tuple, known: dict, rule_id: Optional[str]) -> Optional[RuleTest]:
+        """A test from `tests:` or a rule's `examples:` (which implies that the rule fires)."""
+        entry = self.mapping(entry, ypath, ("name", "now", "facts", "expect"))
+        if not entry:
+            return None
+        name = self.text(entry, "name", ypath, required=rule_id is None, default=f"example of {rule_id}")
+        now = self.text(entry, "now", ypath, required=False) or None
+        if now is not None:
+            try:
+                datetime.fromisoformat(now)
+            except ValueError:
+                self.error(ypath + ("now",), "date", f"{now!r} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z")
+                now = None
+        facts = self.mapping(entry.get("facts"), ypath + ("facts",))
+        for key in facts:
+            if key not in self.facts and key != "ago":
+                self.error(ypath + ("facts", key), "unknown-fact",
+                           f"no fact {key!r}{did_you_mean(key, [*self.facts, 'ago'])}", at_key=True)
+        if "charged_at" in facts and now is None:
+            self.error(ypath, "missing-key", "a test that gives charged_at needs 'now' so that it always gives the same result")
+        expect_keys = ("band", "score", "outcome", "fired", "not_fired", "checklist_includes")
+        expect = self.mapping(entry.get("expect", {}), ypath + ("expect",), expect_keys)
+        where = ypath + ("expect",)
+        if rule_id is None and not expect:
+            self.error(ypath, "missing-key", "'expect' is required: say what the verdict should be")
+        band, outcome = expect.get("band"), expect.get("outcome")
+        if band is not None and band not in known["bands"]:
+            self.error(where + ("band",), "unknown-band", f"no band {band!r}{did_you_mean(band, known['bands'])}")
+        if outcome is not None and outcome not in known["outcomes"]:
+            self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r}{did_you_mean(outcome, known['outcomes'])}")
+        score = expect.get("score")
+        score_range = None
+        if isinstance(score, int) and not isinstance(score, bool):
+            score_range = (score, score)
+        elif isinstance(score, list) and len(score) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in score):
+            score_range = (score[0], score[1])
+        elif score is not None:
+            self.error(where + ("score",), "type", "score is a whole number or [low, high]")
+        fired = self.id_list(expect.get("fired", []), where + ("fired",), known["rules"], "rule")
+        if rule_id and rule_id not in fired:
+            fired = (rule_id, *fired)
+        return RuleTest(
+            name=name, facts=dict(facts), now=now, line=self.doc.mark(ypath).line, column=self.doc.mark(ypath).column,
+            expect=Expectation(
+                band=band, score=score_range, outcome=outcome, fired=fired,
+                not_fired=self.id_list(expect.get("not_fired", []), where + ("not_fired",), known["rules"], "rule"),
+                checklist_includes=self.id_list(expect.get("checklist_includes", []), where + ("checklist_includes",),
+                                                known["checklist"], "checklist item"),
+            ),
+        )
 
     # -- conditions -----------------------------------------------------------------------------
     def condition(self, value: Any, ypath: tuple) -> Optional[Condition]:
@@ -654,6 +719,8 @@ class _Compiler:
         for name, spec in self.facts.items():
             if spec.ask_when is not None:
                 used_facts |= facts_used(spec.ask_when)
+        if any(item.evidence for item in checklist.values()):
+            used_facts.add(EVIDENCE_FACT)  # it ticks checklist items
         for name, spec in self.facts.items():
             if name not in used_facts and spec.type != "time":
                 self.warn(("facts", name), "unused-fact", f"fact {name!r} is asked but no rule uses it")
@@ -693,3 +760,17 @@ def _from_yaml_problem(problem: safeyaml.YamlProblem) -> Problem:
     mark = problem.mark or safeyaml.Mark(1, 1)
     return Problem(problem.path, mark.line, mark.column, "error", problem.code, "", problem.message)
 
+
+
+def inspect(path: str) -> tuple[Optional[RuleSet], list[Problem], str]:
+    """Validate a rule file without raising: the rule set if usable, every problem, and its sha256."""
+    try:
+        text = safeyaml.read_text(path, what="rule file")
+    except safeyaml.YamlProblem as problem:
+        return None, [_from_yaml_problem(problem)], ""
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        ruleset, warnings = load_text(text, path)
+    except RulesError as error:
+        return None, error.problems, sha
+    return ruleset, warnings, sha

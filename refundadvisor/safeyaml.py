@@ -43,6 +43,7 @@ class Document:
     data: Any
     path: str
     marks: dict[tuple, Mark] = field(default_factory=dict)
+    key_marks: dict[tuple, Mark] = field(default_factory=dict)
     raw: dict[tuple, str] = field(default_factory=dict)
 
     def mark(self, ypath: tuple) -> Mark:
@@ -158,6 +159,7 @@ class _Builder:
                 first = first_seen[key]
                 raise self.problem(key_node, "duplicate-key", f"duplicate key {key!r} (first at line {first.line})")
             first_seen[key] = _mark(key_node)
+            self.document.key_marks[ypath + (key,)] = _mark(key_node)
             result[key] = self.build(value_node, ypath + (key,), depth + 1)
         return result
 

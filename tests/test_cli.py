@@ -183,3 +183,27 @@ def test_closed_pipe_ends_quietly():
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "Traceback" not in result.stderr and "Broken pipe" not in result.stderr
+
+
+def test_explain_shows_every_rule_its_conditions_and_the_score_steps():
+    result = run("check", "--now", NOW_TEXT, "--charge-type", "usage", "--amount", "80", "--ago", "20h",
+                 "--cause", "runaway-script", "--explain", env={"COLUMNS": "200"})
+    out = result.stdout
+    assert "fired used-credits-not-refundable" in out
+    assert "not   unused-credits-in-window" in out
+    assert "✗ charge_type eq topup  (got usage)" in out
+    assert "? unused gt 0  (got nothing: the fact is not set)" in out
+    assert "start = 50 → +10 reported-quickly = 60" in out
+    assert "cap 15 used-credits-not-refundable = 15" in out
+
+
+def test_explain_in_json_is_under_trace(ruleset):
+    document = run_json("--explain")
+    trace = document["trace"]
+    assert [rule["rule"] for rule in trace["rules"]] == [rule.id for rule in ruleset.rules]
+    unused = next(rule for rule in trace["rules"] if rule["rule"] == "unused-credits-in-window")
+    assert unused["fired"] is False
+    assert {"test": "unused gt 0", "got": None, "result": "unknown"} in unused["tests"]
+    assert trace["steps"][0] == {"step": "start", "score": 50, "rule": None}
+    assert trace["steps"][-1]["step"].startswith("band very-likely")
+    assert "trace" not in run_json()
