@@ -3,7 +3,6 @@
 No refund knowledge lives here; it all comes from the rule file.
 """
 
-from __future__ import annotations
 
 import os
 import sys
@@ -69,6 +68,16 @@ class CliError(Exception):
         super().__init__(message)
 
 
+def is_interactive(no_input: bool = False) -> bool:
+    """Prompt only when both stdin and stdout are terminals and --no-input was not given."""
+    if no_input or os.environ.get("REFUNDADVISOR_NO_INPUT"):
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def fail(message: str, code: int) -> typer.Exit:
     """Print one error sentence on stderr and return the Exit to raise."""
     sys.stderr.write(f"refundadvisor: error: {message}\n")
@@ -79,7 +88,7 @@ def fail(message: str, code: int) -> typer.Exit:
 def user_errors() -> Iterator[None]:
     """Turn every expected failure into one sentence on stderr and a documented exit code."""
     from .facts import FactError, MissingFacts
-    from .rules import RulesError
+    from .problems import RulesError
 
     try:
         yield
@@ -131,12 +140,11 @@ def root(
 
 
 def load_rules(explicit: Optional[str]):
-    """The rule set to use, and what chose it."""
-    from .rules import load
+    """The rule set to use, and what chose it (compiled once per file content, then cached)."""
+    from .rulecache import load
 
     path, chosen_by = paths.rules_path(explicit)
-    ruleset, _warnings = load(path)
-    return ruleset, chosen_by
+    return load(path), chosen_by
 
 
 def parse_now(text: Optional[str]) -> datetime:
@@ -197,8 +205,6 @@ def check(
 
       refundadvisor check --charge-type usage --amount 80 --ago 2d --cause runaway-script --prior-refunds 1 --similar-prior 1 --json
     """
-    from .interview import is_interactive
-
     raw = {"charge_type": charge_type, "amount": amount, "charged_at": charged_at, "cause": cause,
            "payment_method": payment_method, "unused": unused, "prior_refunds": prior_refunds,
            "similar_prior": similar_prior, "warned": warned, "profile": profile,

@@ -4,10 +4,8 @@ A condition is evaluated with three values: True, False, or None when a fact it 
 missing (unknown). A rule fires only when its condition is True.
 """
 
-from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, NamedTuple, Union
 
 # The operators each fact type accepts. "exists" and "missing" take `true`.
 OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
@@ -21,8 +19,7 @@ OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
 ALL_OPERATORS = tuple(dict.fromkeys(op for ops in OPERATORS_BY_TYPE.values() for op in ops))
 
 
-@dataclass(frozen=True)
-class Test:
+class Test(NamedTuple):
     """One comparison of a fact with a value, e.g. ``amount gt 100``."""
 
     fact: str
@@ -36,18 +33,15 @@ class Test:
         return f"{self.fact} {self.op} {self.shown}"
 
 
-@dataclass(frozen=True)
-class All:
+class All(NamedTuple):
     items: tuple["Condition", ...]
 
 
-@dataclass(frozen=True)
-class Any_:
+class Any_(NamedTuple):
     items: tuple["Condition", ...]
 
 
-@dataclass(frozen=True)
-class Not:
+class Not(NamedTuple):
     item: "Condition"
 
 

@@ -6,18 +6,15 @@ rules name different outcomes the least favourable one wins; each is credited to
 rule (in file order) that set it.
 """
 
-from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from .conditions import holds, test_holds, tests_in
 from .facts import Facts
 from .model import EVIDENCE_FACT, Band, Outcome, Rule, RuleSet
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """A fired rule and what it did to the verdict."""
 
     rule: str
@@ -43,24 +40,21 @@ class Reason:
         return ", ".join(parts) or "no score change"
 
 
-@dataclass(frozen=True)
-class ChecklistEntry:
+class ChecklistEntry(NamedTuple):
     id: str
     item: str
     why: str
     have: bool
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     """A cap or floor that decided the score, and the rule that set it."""
 
     value: int
     rule: str
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One step from the starting score to the band."""
 
     what: str
@@ -68,23 +62,20 @@ class Step:
     rule: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class TestResult:
+class TestResult(NamedTuple):
     test: str
     got: Any
     result: Optional[bool]  # None: the fact is missing (unknown)
 
 
-@dataclass(frozen=True)
-class RuleResult:
+class RuleResult(NamedTuple):
     rule: str
     fired: bool
     result: Optional[bool]
     tests: tuple[TestResult, ...]
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """The verdict on one charge and everything that explains it."""
 
     score: int

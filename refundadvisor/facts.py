@@ -5,14 +5,12 @@ fact's type and ``resolve`` turns what was given into a complete, checked set of
 engine. Which facts exist, their choices, defaults and bounds come from the rule set.
 """
 
-from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
 from .conditions import holds
 from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
@@ -45,8 +43,7 @@ class MissingFacts(Exception):
         super().__init__(", ".join(names))
 
 
-@dataclass(frozen=True)
-class ChargeTime:
+class ChargeTime(NamedTuple):
     """When a charge happened. A date without a time is read as the start of that day."""
 
     at: datetime  # timezone-aware
@@ -60,12 +57,11 @@ class ChargeTime:
         return ChargeTime(min(self.day_end, now), False, self.day_end)
 
 
-@dataclass
-class Facts:
+class Facts(NamedTuple):
     """A complete set of facts: values by name, and where each came from."""
 
     values: dict[str, Any]
-    origin: dict[str, str] = field(default_factory=dict)  # "given", "asked" or "default"
+    origin: dict[str, str]  # "given", "asked" or "default"
     now: Optional[datetime] = None
 
     @property

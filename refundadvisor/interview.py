@@ -7,12 +7,8 @@ stdout carries only the verdict.
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import datetime, time
 from typing import Any, Callable, Optional
-
-from rich.markup import escape
 
 from .facts import ChargeTime, FactError, check_bounds, is_relevant, needs_asking, parse_value
 from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
@@ -20,14 +16,11 @@ from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
 Reader = Callable[[str], str]
 
 
-def is_interactive(no_input: bool = False) -> bool:
-    """Prompt only when both stdin and stdout are terminals and --no-input was not given."""
-    if no_input or os.environ.get("REFUNDADVISOR_NO_INPUT"):
-        return False
-    try:
-        return sys.stdin.isatty() and sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
+def escape(text: str) -> str:
+    """Text shown literally by Rich (no [markup])."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 class Interview:

@@ -1,12 +1,12 @@
 """The shape of a compiled rule set: plain, immutable data that the engine runs on.
 
 ``rules.py`` builds these from a rule file; nothing here knows about YAML, the CLI or refunds.
+They are NamedTuples rather than dataclasses because every command pays for their creation at
+start-up, and NamedTuples cost a fraction of it (bench/startup.py).
 """
 
-from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from .conditions import Condition
 
@@ -29,16 +29,14 @@ FACT_TYPES = ("choice", "choices", "number", "integer", "boolean", "time")
 SURENESS = ("primary", "secondary", "anecdotal", "heuristic", "uncertain")
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     id: str
     title: str
     url: Optional[str]
     sureness: str
 
 
-@dataclass(frozen=True)
-class Parameter:
+class Parameter(NamedTuple):
     name: str
     value: float
     shown: str  # as written in the file, e.g. "0.80"
@@ -46,8 +44,7 @@ class Parameter:
     meaning: str
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     name: str
     verified_on: str
     note: str
@@ -55,22 +52,19 @@ class Policy:
     parameters: dict[str, Parameter]
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     id: str
     label: str
 
 
-@dataclass(frozen=True)
-class Bound:
+class Bound(NamedTuple):
     """A limit on a number: a constant or another fact's value."""
 
     value: Optional[float] = None
     fact: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class FactSpec:
+class FactSpec(NamedTuple):
     name: str
     type: str
     question: str
@@ -87,23 +81,20 @@ class FactSpec:
         return tuple(choice.id for choice in self.choices)
 
 
-@dataclass(frozen=True)
-class ChecklistItem:
+class ChecklistItem(NamedTuple):
     id: str
     item: str
     why: str
     evidence: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     id: str
     text: str
     rank: int  # 0 is the most favourable
 
 
-@dataclass(frozen=True)
-class Band:
+class Band(NamedTuple):
     id: str
     label: str
     low: int
@@ -111,8 +102,7 @@ class Band:
     outcome: Optional[str]
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     id: str
     why: str
     sources: tuple[str, ...]
@@ -127,8 +117,7 @@ class Rule:
     line: int = 0
 
 
-@dataclass(frozen=True)
-class Expectation:
+class Expectation(NamedTuple):
     """What a rule-file test expects of the verdict; None means "not checked"."""
 
     band: Optional[str] = None
@@ -139,8 +128,7 @@ class Expectation:
     checklist_includes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RuleTest:
+class RuleTest(NamedTuple):
     """A test written in the rule file: facts by name, an optional moment, and expectations."""
 
     name: str
@@ -151,8 +139,7 @@ class RuleTest:
     column: int
 
 
-@dataclass(frozen=True)
-class RuleSet:
+class RuleSet(NamedTuple):
     path: str
     sha256: str
     platform: str
@@ -169,7 +156,7 @@ class RuleSet:
     score_max: int
     always_checklist: tuple[str, ...] = ()
     always_next_steps: tuple[str, ...] = ()
-    tests: tuple[RuleTest, ...] = field(default=())
+    tests: tuple[RuleTest, ...] = ()
 
     def fact_type(self, name: str) -> Optional[str]:
         """The type of a declared or derived fact, or None if the rule set has no such fact."""

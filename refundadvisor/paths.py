@@ -24,6 +24,12 @@ def config_dir(env: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / APP
 
 
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The user's cache directory for refundadvisor (XDG); safe to delete at any time."""
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / APP
+
+
 def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.environ) -> tuple[str, str]:
     """Which rule file to use, and why: --rules > $REFUNDADVISOR_RULES > user config > bundled."""
     if explicit:

@@ -10,7 +10,6 @@ import difflib
 import hashlib
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
@@ -37,6 +36,7 @@ from .model import (
     RuleTest,
     Source,
 )
+from .problems import Problem, RulesError
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -48,40 +48,6 @@ TOP_KEYS = (
 RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
              "warnings", "next_steps", "examples")
 FACT_KEYS = ("type", "question", "choices", "default", "min", "max", "unit", "ask_when")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a rule file, located."""
-
-    path: str
-    line: int
-    column: int
-    severity: str  # "error" or "warning"
-    code: str
-    where: str  # the YAML path, e.g. rules[3].when.fact
-    message: str
-
-    def format(self) -> str:
-        where = f" {self.where}:" if self.where else ""
-        return f"{self.path}:{self.line}:{self.column}: {self.severity}[{self.code}]:{where} {self.message}"
-
-    def as_dict(self) -> dict:
-        return {
-            "path": self.path, "line": self.line, "column": self.column, "severity": self.severity,
-            "code": self.code, "where": self.where, "message": self.message,
-        }
-
-
-class RulesError(Exception):
-    """A rule file that cannot be used; ``problems`` lists every error (and warning) found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        errors = [problem for problem in problems if problem.severity == "error"]
-        first = errors[0] if errors else problems[0]
-        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-        super().__init__(first.format() + more)
 
 
 def format_ypath(ypath: tuple) -> str:
@@ -333,7 +299,7 @@ class _Compiler:
             if "ask_when" in entry:
                 updates["ask_when"] = self.condition(entry["ask_when"], where + ("ask_when",))
             if updates:
-                specs[name] = FactSpec(**{**spec.__dict__, **updates})
+                specs[name] = spec._replace(**updates)
         return specs
 
     def choices(self, value: Any, ypath: tuple) -> tuple[Choice, ...]:
@@ -734,7 +700,7 @@ def compile_document(document: safeyaml.Document, sha256: str = "") -> tuple[Rul
     ruleset = compiler.compile()
     if ruleset is None:
         raise RulesError(compiler.problems)
-    return RuleSet(**{**ruleset.__dict__, "sha256": sha256, "path": document.path}), compiler.problems
+    return ruleset._replace(sha256=sha256, path=document.path), compiler.problems
 
 
 def load_text(text: str, path: str) -> tuple[RuleSet, list[Problem]]:

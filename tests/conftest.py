@@ -19,6 +19,7 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setenv("TERM", "dumb")
     monkeypatch.setenv("_TYPER_FORCE_DISABLE_TERMINAL", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     for name in ("REFUNDADVISOR_RULES", "NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS", "COLUMNS"):
         monkeypatch.delenv(name, raising=False)
     import time
