@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Mapping, Optional
 
 from . import engine
-from .facts import ChargeTime, resolve, with_charge
+from .facts import ChargeTime, Facts, resolve, with_charge
 from .model import CHARGE_TIME_FACT, RuleSet
 
 
@@ -19,8 +19,8 @@ def time_of_day_matters(ruleset: RuleSet, given: Mapping[str, Any], now: datetim
     charge = given.get(CHARGE_TIME_FACT)
     if not isinstance(charge, ChargeTime) or charge.time_known:
         return False
-    early = engine.assess(resolve(ruleset, given, now), ruleset)
-    late = engine.assess(resolve(ruleset, with_charge(given, charge.latest(now)), now), ruleset)
+    early = engine.assess(resolve(ruleset, given, now), ruleset, trace=False)
+    late = engine.assess(resolve(ruleset, with_charge(given, charge.latest(now)), now), ruleset, trace=False)
     return not early.same_verdict(late)
 
 
@@ -31,11 +31,20 @@ def date_only_warning(charge: ChargeTime) -> str:
             f"{day} (local time), the cautious reading; give the time too (--charged-at {day}T14:30).")
 
 
-def advise(ruleset: RuleSet, given: Mapping[str, Any], now: datetime,
-           origin: Optional[Mapping[str, str]] = None) -> engine.Assessment:
-    """Assess already-parsed facts. Raises MissingFacts or FactError for incomplete or bad facts."""
+def prepare(ruleset: RuleSet, given: Mapping[str, Any], now: datetime,
+            origin: Optional[Mapping[str, str]] = None) -> tuple[Facts, tuple[str, ...]]:
+    """Complete the facts and say how a date-only charge time was read, when that matters.
+
+    Raises MissingFacts or FactError for incomplete or bad facts."""
     facts = resolve(ruleset, given, now, origin)
     warnings: tuple[str, ...] = ()
     if time_of_day_matters(ruleset, given, now):
         warnings = (date_only_warning(given[CHARGE_TIME_FACT]),)
-    return engine.assess(facts, ruleset, warnings)
+    return facts, warnings
+
+
+def advise(ruleset: RuleSet, given: Mapping[str, Any], now: datetime,
+           origin: Optional[Mapping[str, str]] = None, trace: bool = True) -> engine.Assessment:
+    """Assess already-parsed facts. Raises MissingFacts or FactError for incomplete or bad facts."""
+    facts, warnings = prepare(ruleset, given, now, origin)
+    return engine.assess(facts, ruleset, warnings, trace)

@@ -18,6 +18,7 @@ from . import __version__, paths
 EXIT_OK = 0  # a verdict was printed, whatever its band
 EXIT_DATA = 1  # a data or runtime error: the rule file is unreadable or invalid
 EXIT_USAGE = 2  # bad input or missing facts
+EXIT_BELOW = 3  # --fail-below: the verdict (any batch row) is below the band given
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 # The flag for each fact scripts can pass; the rule file declares the facts themselves.
@@ -158,16 +159,49 @@ def parse_now(text: Optional[str]) -> datetime:
     return (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
 
 
-def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime) -> dict[str, Any]:
-    """Parse the facts given as flags; each must name a fact the rule file declares."""
-    from .facts import parse_answers
+def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime,
+                 answers_path: Optional[str] = None) -> dict[str, Any]:
+    """Parse the facts from an answers file and flags (flags win); each must be declared."""
+    from .batch import InputError, read_answers
+    from .facts import FactError, parse_answers
 
     if ago is not None and raw.get("charged_at") is not None:
         raise CliError("give --charged-at or --ago, not both")
     for name, value in raw.items():
         if value is not None and name not in ruleset.facts:
             raise CliError(f"{FACT_FLAGS[name]}: the rule file {ruleset.path} has no fact {name!r}")
-    return parse_answers(ruleset, {**raw, "ago": ago}, now)
+    from_file: dict[str, Any] = {}
+    if answers_path is not None:
+        try:
+            from_file = read_answers(answers_path)
+        except InputError as error:
+            raise CliError(f"--answers: {error}") from None
+    flags = {name: value for name, value in {**raw, "ago": ago}.items() if value is not None}
+    if "ago" in flags or "charged_at" in flags:  # a time on the command line replaces the file's
+        from_file.pop("ago", None)
+        from_file.pop("charged_at", None)
+    merged = {**from_file, **flags}
+    try:
+        return parse_answers(ruleset, merged, now)
+    except FactError as error:
+        if error.fact in from_file and error.fact not in flags:
+            raise CliError(f"--answers {answers_path}: key {error.fact!r}: {error}") from None
+        raise
+
+
+def band_index(ruleset, band_id: Optional[str]) -> Optional[int]:
+    """The position of --fail-below's band (best first), or None when not given."""
+    if band_id is None:
+        return None
+    ids = [band.id for band in ruleset.bands]
+    if band_id not in ids:
+        raise CliError(f"--fail-below: {band_id!r} is not a band; use one of {', '.join(ids)}")
+    return ids.index(band_id)
+
+
+def is_below(ruleset, band_id: str, threshold: Optional[int]) -> bool:
+    """Whether a band lies below the --fail-below threshold."""
+    return threshold is not None and [band.id for band in ruleset.bands].index(band_id) > threshold
 
 
 Opt = typer.Option
@@ -188,7 +222,10 @@ def check(
     profile: Annotated[Optional[str], Opt("--profile", metavar="ID", help="casual, solo or team [default: solo].")] = None,
     usage_span_days: Annotated[Optional[str], Opt("--usage-span-days", metavar="N", help="Over how many days the disputed usage ran [default: 1].")] = None,
     evidence: Annotated[Optional[str], Opt("--evidence", metavar="IDS", help="What you already have, comma-separated ids, e.g. receipts,card-statement [default: none].")] = None,
+    answers: Annotated[Optional[str], Opt("--answers", metavar="FILE", help="Facts from a YAML or JSON file ('-' for stdin), keys as in the JSON facts; flags override it.")] = None,
     json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
+    fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
+    quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
     explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
     no_input: Annotated[bool, Opt("--no-input", help="Never prompt; fail at once if a fact is missing.")] = False,
     rules: Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")] = None,
@@ -204,6 +241,8 @@ def check(
       refundadvisor check --charge-type topup --amount 50 --ago 3h --cause unused-credits
 
       refundadvisor check --charge-type usage --amount 80 --ago 2d --cause runaway-script --prior-refunds 1 --similar-prior 1 --json
+
+      refundadvisor check --answers charge.yaml --fail-below likely -q && echo "worth asking"
     """
     raw = {"charge_type": charge_type, "amount": amount, "charged_at": charged_at, "cause": cause,
            "payment_method": payment_method, "unused": unused, "prior_refunds": prior_refunds,
@@ -212,11 +251,15 @@ def check(
     with user_errors():
         moment = parse_now(now)
         ruleset, chosen_by = load_rules(rules)
-        given = gather_facts(ruleset, raw, ago, moment)
+        threshold = band_index(ruleset, fail_below)
+        given = gather_facts(ruleset, raw, ago, moment, answers)
         origin = {name: "given" for name in given}
-        interactive = is_interactive(no_input)
+        interactive = is_interactive(no_input) and answers != "-"
         assessment = _assess(ruleset, given, origin, moment, interactive, no_color)
-        _print(assessment, chosen_by, json_output, explain, no_color)
+        if not quiet:
+            _print(assessment, chosen_by, json_output, explain, no_color)
+    if is_below(ruleset, assessment.band.id, threshold):
+        raise typer.Exit(EXIT_BELOW)
 
 
 def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool):
@@ -242,6 +285,146 @@ def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_colo
     from .render import make_console, render_human
 
     render_human(assessment, make_console(no_color=no_color), chosen_by, explain)
+
+
+# --- refundadvisor batch ---------------------------------------------------------------------------
+
+@app.command("batch")
+def batch(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="JSON Lines or CSV with a header; '-' for stdin.")],
+    output_format: Annotated[str, Opt("--format", metavar="FORMAT", help="jsonl or csv [default: jsonl].")] = "jsonl",
+    input_format: Annotated[str, Opt("--input-format", metavar="FORMAT", help="auto, jsonl or csv [default: auto: by the file name, else the first line].")] = "auto",
+    fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when any row's verdict is below this band.")] = None,
+    quiet: Annotated[bool, Opt("-q", "--quiet", help="No summary or progress on stderr.")] = False,
+    rules: Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file (as for check).")] = None,
+    now: Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601).")] = None,
+    jobs: Annotated[Optional[int], Opt("--jobs", metavar="N", help="Worker processes for long inputs [default: the CPUs available, at most 4].")] = None,
+) -> None:
+    """Assess many charges: one result per input row, in input order, streaming.
+
+    Rows use the answers-file keys (charge_type, amount, charged_at or ago, cause, ...) and an
+    optional id, echoed in the result. A bad row gets a result naming its line and error, and
+    the batch goes on; the exit code is 1 if any row failed.
+
+    Examples:
+
+      refundadvisor batch charges.jsonl > verdicts.jsonl
+
+      refundadvisor batch disputes.csv --format csv --fail-below likely
+    """
+    from .batch import InputError, default_jobs
+
+    with user_errors():
+        moment = parse_now(now)
+        if jobs is not None and not 1 <= jobs <= 64:
+            raise CliError(f"--jobs: {jobs} is not between 1 and 64")
+        if output_format not in ("jsonl", "csv"):
+            raise CliError(f"--format: {output_format!r} is not a format; use jsonl or csv")
+        if input_format not in ("auto", "jsonl", "csv"):
+            raise CliError(f"--input-format: {input_format!r} is not a format; use auto, jsonl or csv")
+        ruleset, _ = load_rules(rules)
+        threshold = band_index(ruleset, fail_below)
+        try:
+            counts = _run_batch(ruleset, file, input_format, output_format, threshold, moment, quiet,
+                                jobs or default_jobs())
+        except InputError as error:
+            raise CliError(f"{file}: {error}") from None
+    if counts["failed"]:
+        raise typer.Exit(EXIT_DATA)
+    if counts["below"]:
+        raise typer.Exit(EXIT_BELOW)
+
+
+def _open_input(path: str):
+    if path == "-":
+        return sys.stdin
+    from .batch import InputError
+
+    try:
+        return open(path, encoding="utf-8-sig", newline="")
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file") from None
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except OSError as error:
+        raise InputError(f"cannot be read ({error.strerror or error})") from None
+
+
+def _run_batch(ruleset, path: str, input_format: str, output_format: str, threshold, moment, quiet: bool,
+               jobs: int) -> dict:
+    from .batch import CSV_COLUMNS, InputError, assess_chunks, detect_format, read_chunks
+
+    stream = _open_input(path)
+    try:
+        first = stream.readline()
+    except UnicodeDecodeError:
+        raise InputError("is not UTF-8 text") from None
+    if "\x00" in first:
+        raise InputError("is a binary file, not JSON Lines or CSV")
+    chosen = detect_format(path, first) if input_format == "auto" else input_format
+    chunks = read_chunks(_chain(first, stream), chosen)
+    if output_format == "csv":
+        sys.stdout.write(",".join(CSV_COLUMNS) + "\n")
+    counts = {"rows": 0, "failed": 0, "below": 0}
+    failed_lines: list[int] = []
+    bands: dict[str, int] = {}
+    below = {band.id for band in ruleset.bands if is_below(ruleset, band.id, threshold)}
+    progress = _progress(quiet)
+    try:
+        for result in assess_chunks(ruleset, chunks, moment, output_format, jobs):
+            sys.stdout.write(result.text)
+            counts["rows"] += result.rows
+            counts["failed"] += len(result.failed_lines)
+            failed_lines.extend(result.failed_lines[:11 - len(failed_lines)])
+            for band, number in result.bands.items():
+                bands[band] = bands.get(band, 0) + number
+                counts["below"] += number if band in below else 0
+            if progress:
+                progress(counts["rows"])
+    except UnicodeDecodeError:
+        raise InputError(f"is not UTF-8 text (after row {counts['rows']})") from None
+    finally:
+        if progress:
+            progress(None)
+    if not quiet:
+        _batch_summary(ruleset, counts, failed_lines, bands)
+    return counts
+
+
+def _chain(first: str, rest):
+    if first:
+        yield first
+    yield from rest
+
+
+def _progress(quiet: bool):
+    """A progress callback on stderr when stderr is a terminal: rows done, or None to finish."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from .render import make_console
+
+    console = make_console(stderr=True)
+    status = console.status("assessed 0 rows")
+    status.start()
+
+    def update(rows):
+        if rows is None:
+            status.stop()
+        else:
+            status.update(f"assessed {rows:,} rows")
+
+    return update
+
+
+def _batch_summary(ruleset, counts: dict, failed_lines: list[int], bands: dict[str, int]) -> None:
+    by_band = ", ".join(f"{band.id} {bands[band.id]}" for band in ruleset.bands if band.id in bands) or "none"
+    text = f"refundadvisor batch: {counts['rows']} rows, {counts['rows'] - counts['failed']} assessed ({by_band})"
+    if counts["failed"]:
+        shown = ", ".join(str(line) for line in failed_lines[:10]) + (", ..." if counts["failed"] > 10 else "")
+        text += f", {counts['failed']} failed (lines {shown})"
+    if counts["below"]:
+        text += f", {counts['below']} below --fail-below"
+    sys.stderr.write(text + "\n")
 
 
 # --- refundadvisor rules ... ----------------------------------------------------------------------

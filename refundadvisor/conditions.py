@@ -117,3 +117,96 @@ def tests_in(condition: Condition) -> list[Test]:
 def facts_used(condition: Condition) -> set[str]:
     """The names of the facts a condition reads."""
     return {test.fact for test in tests_in(condition)}
+
+
+# --- compiled evaluation -------------------------------------------------------------------------
+# The engine evaluates every rule for every charge; batches do it for every row. Turning each
+# condition into nested closures once removes the per-test dispatch above (same three-valued
+# results: tests/test_engine.py checks both agree).
+
+def _compiled_test(fact: str, op: str, want: Any):
+    """One test as a single closure: None when the fact is missing, else the comparison."""
+    if op == "exists":
+        return lambda facts: facts.get(fact) is not None
+    if op == "missing":
+        return lambda facts: facts.get(fact) is None
+    if op == "eq":
+        return lambda facts: None if (got := facts.get(fact)) is None else got == want
+    if op == "ne":
+        return lambda facts: None if (got := facts.get(fact)) is None else got != want
+    if op == "in":
+        return lambda facts: None if (got := facts.get(fact)) is None else got in want
+    if op == "not_in":
+        return lambda facts: None if (got := facts.get(fact)) is None else got not in want
+    if op == "lt":
+        return lambda facts: None if (got := facts.get(fact)) is None else got < want
+    if op == "lte":
+        return lambda facts: None if (got := facts.get(fact)) is None else got <= want
+    if op == "gt":
+        return lambda facts: None if (got := facts.get(fact)) is None else got > want
+    if op == "gte":
+        return lambda facts: None if (got := facts.get(fact)) is None else got >= want
+    if op == "between":
+        low, high = want
+        return lambda facts: None if (got := facts.get(fact)) is None else low <= got <= high
+    wanted = frozenset(want)
+    if op == "contains_any":
+        return lambda facts: None if (got := facts.get(fact)) is None else not wanted.isdisjoint(got)
+    if op == "contains_all":
+        return lambda facts: None if (got := facts.get(fact)) is None else wanted.issubset(got)
+    if op == "contains_none":
+        return lambda facts: None if (got := facts.get(fact)) is None else wanted.isdisjoint(got)
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def compile_condition(condition: Condition):
+    """A function of the facts that returns what ``holds`` would: True, False or None."""
+    if isinstance(condition, Test):
+        return _compiled_test(condition.fact, condition.op, condition.value)
+    if isinstance(condition, Not):
+        inner = compile_condition(condition.item)
+
+        def negate(facts):
+            result = inner(facts)
+            return None if result is None else not result
+
+        return negate
+    parts = tuple(compile_condition(item) for item in condition.items)
+    if isinstance(condition, All):
+        def every(facts):
+            unknown = False
+            for part in parts:
+                result = part(facts)
+                if result is False:
+                    return False
+                if result is None:
+                    unknown = True
+            return None if unknown else True
+
+        return every
+
+    def some(facts):
+        unknown = False
+        for part in parts:
+            result = part(facts)
+            if result is True:
+                return True
+            if result is None:
+                unknown = True
+        return None if unknown else False
+
+    return some
+
+
+_COMPILED: dict[int, tuple] = {}
+
+
+def evaluator(condition: Condition):
+    """The compiled form of a condition, made once per condition object."""
+    entry = _COMPILED.get(id(condition))
+    if entry is None or entry[0] is not condition:
+        if len(_COMPILED) > 4096:  # many rule sets loaded in one process (tests): start over
+            _COMPILED.clear()
+        entry = (condition, compile_condition(condition))
+        _COMPILED[id(condition)] = entry
+    return entry[1]

@@ -9,9 +9,9 @@ rule (in file order) that set it.
 
 from typing import Any, NamedTuple, Optional
 
-from .conditions import holds, test_holds, tests_in
+from .conditions import evaluator, test_holds, tests_in
 from .facts import Facts
-from .model import EVIDENCE_FACT, Band, Outcome, Rule, RuleSet
+from .model import EVIDENCE_FACT, Band, ChecklistItem, Outcome, Rule, RuleSet
 
 
 class Reason(NamedTuple):
@@ -24,20 +24,7 @@ class Reason(NamedTuple):
     cap: Optional[int]
     floor: Optional[int]
     outcome: Optional[str]
-
-    @property
-    def effect(self) -> str:
-        """The rule's effect in a few words, e.g. '+25, cap 70'."""
-        parts = []
-        if self.score:
-            parts.append(f"{self.score:+d}")
-        if self.cap is not None:
-            parts.append(f"cap {self.cap}")
-        if self.floor is not None:
-            parts.append(f"floor {self.floor}")
-        if self.outcome:
-            parts.append(f"outcome {self.outcome}")
-        return ", ".join(parts) or "no score change"
+    effect: str  # in a few words, e.g. "+25, cap 70"
 
 
 class ChecklistEntry(NamedTuple):
@@ -98,59 +85,153 @@ class Assessment(NamedTuple):
         return self.band.id == other.band.id and self.outcome.id == other.outcome.id
 
 
-def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = ()) -> Assessment:
-    """Apply every rule to the facts, in file order, and return the assessment."""
-    values = facts.values
-    fired: list[Rule] = []
-    trace: list[RuleResult] = []
-    for rule in ruleset.rules:
-        result = holds(rule.when, values)
-        trace.append(RuleResult(rule.id, result is True, result, tuple(
-            TestResult(test.describe(), values.get(test.fact), test_holds(test, values)) for test in tests_in(rule.when)
-        )))
-        if result is True:
-            fired.append(rule)
+class Conclusion(NamedTuple):
+    """What an assessment derives from the fired rules' effects (the checklist not yet ticked)."""
 
-    score, steps = _score(ruleset, fired)
-    cap = _limit(fired, "cap", min)
-    floor = _limit(fired, "floor", max)
+    score: int
+    band: Band
+    outcome: Outcome
+    outcome_rule: Optional[str]
+    cap: Optional[Limit]
+    floor: Optional[Limit]
+    checklist: tuple[ChecklistItem, ...]
+    next_steps: tuple[str, ...]
+    warnings: tuple[str, ...]
+    evidence: tuple[tuple[str, frozenset], ...]  # each checklist item's id and the evidence that ticks it
+
+
+class Plan(NamedTuple):
+    """A rule set prepared for fast, repeated assessment: each condition compiled once."""
+
+    rules: tuple[Rule, ...]
+    checks: tuple  # the compiled condition of each rule, in the same order
+    reasons: tuple[Reason, ...]  # what each rule says when it fires
+    deltas: tuple[int, ...]  # each rule's score change
+    shaping: frozenset  # positions of rules with effects beyond a score change
+    conclusions: dict  # (shaping rules fired, summed score changes) -> Conclusion
+
+
+_PLANS: dict[int, Plan] = {}
+_MAX_CONCLUSIONS = 8192  # keeps a long batch's memory flat
+
+
+def plan_for(ruleset: RuleSet) -> Plan:
+    """The prepared form of a rule set, made once while the rule set lives."""
+    plan = _PLANS.get(id(ruleset.rules))
+    if plan is None or plan.rules is not ruleset.rules:
+        if len(_PLANS) > 16:
+            _PLANS.clear()
+        plan = Plan(
+            ruleset.rules,
+            tuple(evaluator(rule.when) for rule in ruleset.rules),
+            tuple(Reason(rule.id, rule.why, rule.sources, rule.score, rule.cap, rule.floor, rule.outcome, rule.effect)
+                  for rule in ruleset.rules),
+            tuple(rule.score for rule in ruleset.rules),
+            frozenset(index for index, rule in enumerate(ruleset.rules)
+                      if rule.cap is not None or rule.floor is not None or rule.outcome or rule.checklist
+                      or rule.warnings or rule.next_steps),
+            {},
+        )
+        _PLANS[id(ruleset.rules)] = plan
+    return plan
+
+
+def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (), trace: bool = True) -> Assessment:
+    """Apply every rule to the facts, in file order, and return the assessment.
+
+    ``trace=False`` skips recording each test's result and the score's steps (batches do not
+    show them).
+    """
+    values = facts.values
+    if trace:
+        plan = plan_for(ruleset)
+        results = tuple(_rule_result(rule, check(values), values) for rule, check in zip(plan.rules, plan.checks))
+        fired = tuple(index for index, result in enumerate(results) if result.fired)
+    else:
+        results = ()
+        fired = evaluate(values, ruleset)
+    conclusion = conclude(ruleset, fired)
+    have = values.get(EVIDENCE_FACT) or ()
+    checklist = tuple(ChecklistEntry(item.id, item.item, item.why, any(kind in have for kind in item.evidence))
+                      for item in conclusion.checklist)
+    warnings = conclusion.warnings if not extra_warnings else _unique(list(extra_warnings) + list(conclusion.warnings))
+    reasons = plan_for(ruleset).reasons
+    return Assessment(
+        score=conclusion.score, band=conclusion.band, outcome=conclusion.outcome, outcome_rule=conclusion.outcome_rule,
+        cap=conclusion.cap, floor=conclusion.floor, reasons=tuple([reasons[index] for index in fired]), checklist=checklist,
+        next_steps=conclusion.next_steps, warnings=warnings,
+        steps=_steps(ruleset, fired, conclusion) if trace else (), trace=results, facts=facts, ruleset=ruleset,
+    )
+
+
+def evaluate(values, ruleset: RuleSet) -> tuple[int, ...]:
+    """The positions of the rules whose conditions hold for these fact values, in file order."""
+    return tuple([index for index, check in enumerate(plan_for(ruleset).checks) if check(values) is True])
+
+
+def _rule_result(rule: Rule, result: Optional[bool], values) -> RuleResult:
+    tests = tuple(TestResult(test.describe(), values.get(test.fact), test_holds(test, values)) for test in tests_in(rule.when))
+    return RuleResult(rule.id, result is True, result, tests)
+
+
+def conclude(ruleset: RuleSet, fired_positions: tuple[int, ...]) -> Conclusion:
+    """Score, band, outcome, the checklist's items and the rest from the fired rules (by
+    position). It depends only on the sum of their score changes and on which fired rules do
+    more than change the score, so it is remembered by those."""
+    plan = plan_for(ruleset)
+    deltas, shaping = plan.deltas, plan.shaping
+    raw = sum([deltas[index] for index in fired_positions])
+    key = (tuple([index for index in fired_positions if index in shaping]), raw)
+    conclusion = plan.conclusions.get(key)
+    if conclusion is None:
+        if len(plan.conclusions) >= _MAX_CONCLUSIONS:
+            plan.conclusions.clear()
+        conclusion = plan.conclusions[key] = _conclude(ruleset, [plan.rules[index] for index in key[0]], raw)
+    return conclusion
+
+
+def _conclude(ruleset: RuleSet, shaping: list[Rule], raw: int) -> Conclusion:
+    score = min(max(ruleset.score_start + raw, ruleset.score_min), ruleset.score_max)
+    cap = _limit(shaping, "cap", min)
+    floor = _limit(shaping, "floor", max)
     if floor is not None and score < floor.value:
         score = floor.value
-        steps.append(Step(f"floor {floor.value}", score, floor.rule))
     if cap is not None and score > cap.value:
         score = cap.value
-        steps.append(Step(f"cap {cap.value}", score, cap.rule))
     band = next(band for band in ruleset.bands if band.low <= score <= band.high)
-    steps.append(Step(f"band {band.id} ({band.low}-{band.high})", score))
-
-    outcome, outcome_rule = _outcome(ruleset, fired, band)
-    have = set(values.get(EVIDENCE_FACT) or ())
-    item_ids = list(ruleset.always_checklist) + [item for rule in fired for item in rule.checklist]
-    checklist = tuple(
-        ChecklistEntry(item.id, item.item, item.why, any(kind in have for kind in item.evidence))
-        for item in (ruleset.checklist[item_id] for item_id in dict.fromkeys(item_ids))
-    )
-    return Assessment(
+    outcome, outcome_rule = _outcome(ruleset, shaping, band)
+    item_ids = list(dict.fromkeys(list(ruleset.always_checklist) + [item for rule in shaping for item in rule.checklist]))
+    return Conclusion(
         score=score, band=band, outcome=outcome, outcome_rule=outcome_rule, cap=cap, floor=floor,
-        reasons=tuple(Reason(rule.id, rule.why, rule.sources, rule.score, rule.cap, rule.floor, rule.outcome) for rule in fired),
-        checklist=checklist,
-        next_steps=_unique([step for rule in fired for step in rule.next_steps] + list(ruleset.always_next_steps)),
-        warnings=_unique(list(extra_warnings) + [warning for rule in fired for warning in rule.warnings]),
-        steps=tuple(steps), trace=tuple(trace), facts=facts, ruleset=ruleset,
+        checklist=tuple(ruleset.checklist[item_id] for item_id in item_ids),
+        evidence=tuple((item_id, frozenset(ruleset.checklist[item_id].evidence)) for item_id in item_ids),
+        next_steps=_unique([step for rule in shaping for step in rule.next_steps] + list(ruleset.always_next_steps)),
+        warnings=_unique([warning for rule in shaping for warning in rule.warnings]),
     )
 
 
-def _score(ruleset: RuleSet, fired: list[Rule]) -> tuple[int, list[Step]]:
+def _steps(ruleset: RuleSet, fired_positions: tuple[int, ...], conclusion: Conclusion) -> tuple[Step, ...]:
+    """The score's steps from the start to the band, for --explain."""
     score = ruleset.score_start
     steps = [Step("start", score)]
-    for rule in fired:
+    for index in fired_positions:
+        rule = ruleset.rules[index]
         if rule.score:
             score += rule.score
             steps.append(Step(f"{rule.score:+d}", score, rule.id))
     clamped = min(max(score, ruleset.score_min), ruleset.score_max)
     if clamped != score:
         steps.append(Step(f"kept within {ruleset.score_min}-{ruleset.score_max}", clamped))
-    return clamped, steps
+    floor, cap = conclusion.floor, conclusion.cap
+    if floor is not None and clamped < floor.value:
+        clamped = floor.value
+        steps.append(Step(f"floor {floor.value}", clamped, floor.rule))
+    if cap is not None and clamped > cap.value:
+        clamped = cap.value
+        steps.append(Step(f"cap {cap.value}", clamped, cap.rule))
+    band = conclusion.band
+    steps.append(Step(f"band {band.id} ({band.low}-{band.high})", clamped))
+    return tuple(steps)
 
 
 def _limit(fired: list[Rule], kind: str, pick) -> Optional[Limit]:

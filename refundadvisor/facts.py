@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, NamedTuple, Optional
 
-from .conditions import holds
+from .conditions import evaluator
 from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
 
 # Inputs beyond this are typos, not charges; it keeps arithmetic and output sane.
@@ -197,7 +197,7 @@ def parse_value(spec: FactSpec, value: Any, now: datetime) -> Any:
 
 def is_relevant(spec: FactSpec, values: Mapping[str, Any]) -> bool:
     """Whether a fact matters given the others; unknown counts as relevant."""
-    return spec.ask_when is None or holds(spec.ask_when, values) is not False
+    return spec.ask_when is None or evaluator(spec.ask_when)(values) is not False
 
 
 def needs_asking(ruleset: RuleSet, values: Mapping[str, Any]) -> Optional[FactSpec]:
@@ -208,38 +208,69 @@ def needs_asking(ruleset: RuleSet, values: Mapping[str, Any]) -> Optional[FactSp
     return None
 
 
+class _FactStep(NamedTuple):
+    name: str
+    spec: FactSpec
+    relevant: Any  # the compiled ask_when, or None when always relevant
+    default: Any  # what to use when not given: _COPY, _NONE or a constant
+    default_fact: Optional[str]
+
+
+_NONE = object()  # no default: the fact is required where relevant
+_PLANS: dict[int, tuple] = {}
+
+
+def _fact_plan(ruleset: RuleSet) -> tuple:
+    """The facts prepared once per rule set: (steps in file order, specs that have bounds)."""
+    entry = _PLANS.get(id(ruleset.facts))
+    if entry is None or entry[0] is not ruleset.facts:
+        if len(_PLANS) > 16:
+            _PLANS.clear()
+        steps = tuple(
+            _FactStep(spec.name, spec, evaluator(spec.ask_when) if spec.ask_when is not None else None,
+                      spec.default if spec.has_default else _NONE, spec.default_fact)
+            for spec in ruleset.facts.values()
+        )
+        bounded = tuple(spec for spec in ruleset.facts.values() if spec.min is not None or spec.max is not None)
+        entry = _PLANS[id(ruleset.facts)] = (ruleset.facts, steps, bounded)
+    return entry[1], entry[2]
+
+
 def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: Mapping[str, str] | None = None) -> Facts:
     """Complete and check the given (already parsed) facts: defaults, bounds, derived facts.
 
     Raises MissingFacts for relevant facts without a value or default, FactError for a value
-    outside its bounds.
+    outside its bounds. ``origin`` names where given facts came from (default: "given").
     """
+    steps, bounded = _fact_plan(ruleset)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     missing: list[str] = []
-    for spec in ruleset.facts.values():
-        if given.get(spec.name) is not None:
-            values[spec.name] = given[spec.name]
-            origins[spec.name] = (origin or {}).get(spec.name, "given")
-        elif not is_relevant(spec, values):
+    for name, spec, relevant, default, default_fact in steps:
+        value = given.get(name)
+        if value is not None:
+            values[name] = value
+            origins[name] = origin.get(name, "given") if origin else "given"
+        elif relevant is not None and relevant(values) is False:
             # not asked: a constant default still says what "nothing to report" means
             # (no similar refunds when there were none); a default copied from another fact
             # would invent a value, so the fact stays missing
-            if spec.has_default and spec.default_fact is None:
-                values[spec.name] = spec.default
-                origins[spec.name] = "default"
-        elif spec.default_fact is not None:
-            values[spec.name] = values.get(spec.default_fact)
-            origins[spec.name] = "default"
-        elif spec.has_default:
-            values[spec.name] = spec.default
-            origins[spec.name] = "default"
+            if default is not _NONE and default_fact is None:
+                values[name] = default
+                origins[name] = "default"
+        elif default_fact is not None:
+            values[name] = values.get(default_fact)
+            origins[name] = "default"
+        elif default is not _NONE:
+            values[name] = default
+            origins[name] = "default"
         else:
-            missing.append(spec.name)
+            missing.append(name)
     if missing:
         raise MissingFacts(missing)
-    for spec in ruleset.facts.values():
-        check_bounds(spec, values)
+    for spec in bounded:
+        if values.get(spec.name) is not None:
+            check_bounds(spec, values)
     charge = values.get(CHARGE_TIME_FACT)
     if isinstance(charge, ChargeTime):
         hours = max((now - charge.at).total_seconds(), 0) / 3600
@@ -251,6 +282,8 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
 
 def check_bounds(spec: FactSpec, values: Mapping[str, Any]) -> None:
     """Raise FactError if the fact's value lies outside its min/max (constants or other facts)."""
+    if spec.min is None and spec.max is None:
+        return
     value = values.get(spec.name)
     if value is None:
         return
@@ -290,29 +323,46 @@ def normalised(facts: Facts) -> dict[str, Any]:
 AGO_KEY = "ago"  # an answers key (and flag) that gives the charge time as a duration
 
 
-def parse_answers(ruleset: RuleSet, answers: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def parse_answers(ruleset: RuleSet, answers: Mapping[str, Any], now: datetime,
+                  cache: Optional[dict] = None) -> dict[str, Any]:
     """Parse facts given by name (flags, an answers file, a rule-file test) into typed values.
 
     Keys are fact names, plus ``ago`` for the charge time as a duration; None means not given.
-    Raises FactError naming the key for an unknown key or a bad value.
+    Raises FactError naming the key for an unknown key or a bad value. ``cache`` (a dict kept
+    by the caller for one ``now``) remembers parsed values, for batches where they repeat.
     """
-    from difflib import get_close_matches
-
+    if answers.get(AGO_KEY) is not None and answers.get(CHARGE_TIME_FACT) is not None:
+        raise FactError(AGO_KEY, f"give {CHARGE_TIME_FACT} or {AGO_KEY}, not both")
     given: dict[str, Any] = {}
     for key, value in answers.items():
         if value is None:
             continue
-        if key == AGO_KEY:
-            if answers.get(CHARGE_TIME_FACT) is not None:
-                raise FactError(AGO_KEY, f"give {CHARGE_TIME_FACT} or {AGO_KEY}, not both")
-            if CHARGE_TIME_FACT not in ruleset.facts:
-                raise FactError(AGO_KEY, f"the rule file has no fact {CHARGE_TIME_FACT!r}")
-            given[CHARGE_TIME_FACT] = ago(parse_duration(str(value)), now)
-            continue
-        if key not in ruleset.facts:
-            known = [*ruleset.facts, AGO_KEY]
-            close = get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
-            raise FactError(str(key), f"unknown key {key!r}{hint}")
-        given[key] = parse_value(ruleset.facts[key], value, now)
+        if cache is not None:
+            hashable = tuple(value) if isinstance(value, list) else value
+            try:
+                parsed = cache.get((key, hashable))
+            except TypeError:  # a mapping or a list of lists: not cacheable, parse it
+                parsed = hashable = None
+            if parsed is None:
+                parsed = _parse_answer(ruleset, key, value, now)
+                if hashable is not None and len(cache) < 8192:  # bounded: a batch's memory stays flat
+                    cache[(key, hashable)] = parsed
+        else:
+            parsed = _parse_answer(ruleset, key, value, now)
+        given[CHARGE_TIME_FACT if key == AGO_KEY else key] = parsed
     return given
+
+
+def _parse_answer(ruleset: RuleSet, key: Any, value: Any, now: datetime) -> Any:
+    if key == AGO_KEY:
+        if CHARGE_TIME_FACT not in ruleset.facts:
+            raise FactError(AGO_KEY, f"the rule file has no fact {CHARGE_TIME_FACT!r}")
+        return ago(parse_duration(str(value)), now)
+    if key not in ruleset.facts:
+        from difflib import get_close_matches
+
+        known = [*ruleset.facts, AGO_KEY]
+        close = get_close_matches(str(key), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
+        raise FactError(str(key), f"unknown key {key!r}{hint}")
+    return parse_value(ruleset.facts[key], value, now)

@@ -76,9 +76,10 @@ class FactSpec(NamedTuple):
     max: Optional[Bound] = None
     unit: str = ""
     ask_when: Optional[Condition] = None
+    ids: tuple[str, ...] = ()  # the choices' ids, kept for fast lookups
 
     def choice_ids(self) -> tuple[str, ...]:
-        return tuple(choice.id for choice in self.choices)
+        return self.ids
 
 
 class ChecklistItem(NamedTuple):
@@ -115,6 +116,21 @@ class Rule(NamedTuple):
     warnings: tuple[str, ...] = ()
     next_steps: tuple[str, ...] = ()
     line: int = 0
+    effect: str = ""  # describe_effect() of the above, computed once
+
+
+def describe_effect(score: int, cap: Optional[int], floor: Optional[int], outcome: Optional[str]) -> str:
+    """A rule's effect in a few words, e.g. '+25, cap 70, outcome full-refund'."""
+    parts = []
+    if score:
+        parts.append(f"{score:+d}")
+    if cap is not None:
+        parts.append(f"cap {cap}")
+    if floor is not None:
+        parts.append(f"floor {floor}")
+    if outcome:
+        parts.append(f"outcome {outcome}")
+    return ", ".join(parts) or "no score change"
 
 
 class Expectation(NamedTuple):

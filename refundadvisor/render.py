@@ -150,9 +150,10 @@ def render_human(assessment: Assessment, console, rules_source: str = "", explai
         line.append(f"  [{reason.rule}{'; ' + limits if limits else ''}]", style="dim")
         reasons.add_row(label, line)
     console.print(reasons)
-    for limit, word in ((assessment.cap, "capped at"), (assessment.floor, "raised to")):
-        if limit is not None and any(step.rule == limit.rule and step.what.split()[0] in ("cap", "floor") for step in assessment.steps):
-            console.print(Text(f"  The score is {word} {limit.value} by rule {limit.rule}.", style="dim"))
+    decided = [(limit, word) for limit, word in ((assessment.floor, "raised to"), (assessment.cap, "capped at"))
+               if limit is not None and assessment.score == limit.value]
+    for limit, word in decided[-1:]:  # the cap when both apply: it wins
+        console.print(Text(f"  The score is {word} {limit.value} by rule {limit.rule}.", style="dim"))
 
     _section(console, "Checklist: what to gather")
     checklist = Table.grid(padding=(0, 1))
@@ -317,11 +318,8 @@ def render_rules_show(ruleset, console) -> None:
         params.add_row(param.name, param.shown, param.source, param.meaning)
     console.print(params)
     rules = table("Rules (in the order they apply)", "rule", "effect", "source", "why")
-    from .engine import Reason
-
     for rule in ruleset.rules:
-        effect = Reason(rule.id, rule.why, rule.sources, rule.score, rule.cap, rule.floor, rule.outcome).effect
-        rules.add_row(rule.id, effect, ", ".join(rule.sources), rule.why)
+        rules.add_row(rule.id, rule.effect, ", ".join(rule.sources), rule.why)
     console.print(rules)
     bands = table("Bands (first match)", "band", "scores", "default outcome")
     for band in ruleset.bands:

@@ -35,6 +35,7 @@ from .model import (
     RuleSet,
     RuleTest,
     Source,
+    describe_effect,
 )
 from .problems import Problem, RulesError
 
@@ -284,7 +285,8 @@ class _Compiler:
             elif "choices" in entry:
                 self.error(where + ("choices",), "unexpected-key", f"a {kind} fact has no choices")
             specs[name] = FactSpec(name=name, type=kind, question=self.text(entry, "question", where),
-                                   choices=choices, unit=self.text(entry, "unit", where, required=False))
+                                   choices=choices, unit=self.text(entry, "unit", where, required=False),
+                                   ids=tuple(choice.id for choice in choices))
             raw_specs[name] = (entry, where)
         self.facts = specs
         # defaults, bounds and conditions may refer to other facts, so they come second
@@ -483,6 +485,7 @@ class _Compiler:
                 warnings=self.text_list(entry.get("warnings", []), where + ("warnings",)),
                 next_steps=self.text_list(entry.get("next_steps", []), where + ("next_steps",)),
                 line=self.doc.mark(where).line,
+                effect=describe_effect(score or 0, cap, floor, outcome),
             ))
         return tuple(rules)
 
