@@ -162,7 +162,6 @@ def parse_now(text: Optional[str]) -> datetime:
 def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime,
                  answers_path: Optional[str] = None) -> dict[str, Any]:
     """Parse the facts from an answers file and flags (flags win); each must be declared."""
-    from .batch import InputError, read_answers
     from .facts import FactError, parse_answers
 
     if ago is not None and raw.get("charged_at") is not None:
@@ -172,6 +171,8 @@ def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime
             raise CliError(f"{FACT_FLAGS[name]}: the rule file {ruleset.path} has no fact {name!r}")
     from_file: dict[str, Any] = {}
     if answers_path is not None:
+        from .batch import InputError, read_answers
+
         try:
             from_file = read_answers(answers_path)
         except InputError as error:

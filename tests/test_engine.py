@@ -227,3 +227,51 @@ def test_missing_fact_makes_a_condition_unknown_not_an_error(small):
 
     assert holds(Test("kind", "eq", "a", "a"), {}) is None
     assert holds(Test("kind", "missing", True, "true"), {}) is True
+
+
+# --- the compiled conditions agree with the reference evaluation ----------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from refundadvisor.conditions import evaluator, holds  # noqa: E402
+
+FACT_VALUES = st.fixed_dictionaries({}, optional={
+    "charge_type": st.sampled_from(["topup", "usage", "subscription"]),
+    "cause": st.sampled_from(["unused-credits", "duplicate-charge", "credits-missing", "unauthorized",
+                              "platform-error", "runaway-script", "overuse", "dissatisfied"]),
+    "payment_method": st.sampled_from(["card", "crypto", "other"]),
+    "amount": st.decimals(min_value=0, max_value=10_000, places=2),
+    "unused": st.decimals(min_value=0, max_value=10_000, places=2),
+    "prior_refunds": st.integers(0, 10),
+    "similar_prior": st.integers(0, 10),
+    "warned": st.booleans(),
+    "profile": st.sampled_from(["casual", "solo", "team"]),
+    "usage_span_days": st.floats(0, 400),
+    "evidence": st.lists(st.sampled_from(["timestamps", "receipts", "logs", "request-ids", "card-statement",
+                                          "screenshots", "activity-export", "transaction-ids"]), unique=True).map(tuple),
+    "hours_since_charge": st.floats(0, 10_000),
+    "days_since_charge": st.floats(0, 400),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=FACT_VALUES)
+def test_compiled_conditions_agree_with_the_reference(ruleset, values):
+    for rule in ruleset.rules:
+        assert evaluator(rule.when)(values) == holds(rule.when, values), rule.id
+    for spec in ruleset.facts.values():
+        if spec.ask_when is not None:
+            assert evaluator(spec.ask_when)(values) == holds(spec.ask_when, values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=FACT_VALUES)
+def test_remembered_conclusions_match_fresh_ones(ruleset, values):
+    from refundadvisor.facts import Facts
+
+    first = engine.assess(Facts(dict(values), {}), ruleset, trace=False)
+    engine.plan_for(ruleset).conclusions.clear()
+    fresh = engine.assess(Facts(dict(values), {}), ruleset, trace=True)
+    assert (first.score, first.band, first.outcome, first.reasons, first.checklist, first.next_steps) == \
+           (fresh.score, fresh.band, fresh.outcome, fresh.reasons, fresh.checklist, fresh.next_steps)
+    assert fresh.steps[-1].score == fresh.score

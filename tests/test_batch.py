@@ -1,0 +1,205 @@
+"""Answers files, batches, --fail-below and -q: what scripts and CI jobs rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from refundadvisor.cli import app
+
+from helpers import NOW_TEXT
+
+runner = CliRunner()
+GOOD = {"charge_type": "topup", "amount": 50, "ago": "2h", "cause": "duplicate-charge"}
+
+
+def run(*args: str, input: str | None = None, env: dict | None = None):
+    return runner.invoke(app, list(args), input=input, env=env)
+
+
+def check_json(*args: str, input: str | None = None) -> dict:
+    result = run("check", "--now", NOW_TEXT, "--json", *args, input=input)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# --- answers files --------------------------------------------------------------------------------
+
+def test_answers_from_yaml_json_and_stdin_agree(tmp_path):
+    (tmp_path / "a.yaml").write_text("charge_type: usage\namount: 12.40\nago: 6h\ncause: platform-error\n"
+                                     "evidence: [request-ids, logs]\n")
+    (tmp_path / "a.json").write_text(json.dumps({"charge_type": "usage", "amount": 12.4, "ago": "6h",
+                                                 "cause": "platform-error", "evidence": ["request-ids", "logs"]}))
+    from_yaml = check_json("--answers", str(tmp_path / "a.yaml"))
+    from_json = check_json("--answers", str(tmp_path / "a.json"))
+    from_stdin = check_json("--answers", "-", input=(tmp_path / "a.json").read_text())
+    by_flags = check_json("--charge-type", "usage", "--amount", "12.40", "--ago", "6h", "--cause", "platform-error",
+                          "--evidence", "request-ids,logs")
+    assert from_yaml["facts"] == from_json["facts"] == from_stdin["facts"] == by_flags["facts"]
+    assert from_yaml["likelihood"] == by_flags["likelihood"]
+
+
+def test_flags_override_the_answers_file(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("charge_type: topup\namount: 50\ncharged_at: 2026-11-01\ncause: duplicate-charge\n")
+    document = check_json("--answers", str(path), "--amount", "20", "--ago", "1h")
+    assert document["facts"]["amount"] == 20
+    assert document["facts"]["hours_since_charge"] == 1
+
+
+@pytest.mark.parametrize("text, says", [
+    ("charge_type: topup\namout: 5\n", "key 'amout': unknown key 'amout' (did you mean 'amount'?)"),
+    ("charge_type: topup\namount: lots\nago: 1h\ncause: overuse\n", "key 'amount': 'lots' is not a number"),
+    ("charge_type: topup\namount: -5\nago: 1h\ncause: overuse\n", "amount cannot be less than 0"),
+    ("charge_type: gift\n", "key 'charge_type': 'gift' is not a valid charge type"),
+    ("charge_type: topup\nago: 1h\ncharged_at: 2026-11-01\n", "not both"),
+    ("- a list\n", "must be a mapping of fact names to values"),
+    ("charge_type: !!python/object/apply:os.system [ls]\n", "error[tag]"),
+    ("a: &x 1\nb: *x\n", "error[alias]"),
+])
+def test_bad_answers_exit_2_naming_the_key(tmp_path, text, says):
+    path = tmp_path / "a.yaml"
+    path.write_text(text)
+    result = run("check", "--answers", str(path))
+    assert result.exit_code == 2
+    assert says in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_missing_answers_file_exits_2(tmp_path):
+    result = run("check", "--answers", str(tmp_path / "none.yaml"))
+    assert result.exit_code == 2 and "no answers file at this path" in result.stderr
+
+
+# --- --fail-below and -q --------------------------------------------------------------------------
+
+def test_fail_below_exits_3_only_below_the_band():
+    args = ["check", "--now", NOW_TEXT, "--charge-type", "usage", "--amount", "9", "--ago", "2d", "--cause"]
+    assert run(*args, "dissatisfied", "--fail-below", "likely", "-q").exit_code == 3
+    assert run(*args, "platform-error", "--fail-below", "likely", "-q").exit_code == 0
+    quiet = run(*args, "dissatisfied", "--fail-below", "likely", "-q")
+    assert quiet.stdout == "" and quiet.stderr == ""
+    loud = run(*args, "dissatisfied", "--fail-below", "likely", "--json")
+    assert loud.exit_code == 3 and json.loads(loud.stdout)["likelihood"]["band"] == "very-unlikely"
+
+
+def test_fail_below_an_unknown_band_lists_the_bands():
+    result = run("check", "--charge-type", "usage", "--amount", "9", "--ago", "2d", "--cause", "overuse",
+                 "--fail-below", "probable")
+    assert result.exit_code == 2
+    assert "use one of very-likely, likely, uncertain, unlikely, very-unlikely" in result.stderr
+
+
+# --- batch ----------------------------------------------------------------------------------------
+
+def jsonl(*rows) -> str:
+    return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows)
+
+
+def batch(*args: str, input: str):
+    result = run("batch", "-", "--now", NOW_TEXT, *args, input=input)
+    return result, [json.loads(line) for line in result.stdout.splitlines()] if "--format" not in args else None
+
+
+def test_batch_one_result_per_row_in_order_with_ids():
+    rows = [{**GOOD, "id": f"r{number}", "amount": number} for number in range(1, 6)]
+    result, out = batch(input=jsonl(*rows))
+    assert result.exit_code == 0
+    assert [item["id"] for item in out] == ["r1", "r2", "r3", "r4", "r5"]
+    assert [item["line"] for item in out] == [1, 2, 3, 4, 5]
+    assert all(item["ok"] and item["schema_version"] == "1" for item in out)
+    assert "refundadvisor batch: 5 rows, 5 assessed (very-likely 5)" in result.stderr
+
+
+def test_a_bad_row_mid_file_is_reported_and_the_batch_goes_on():
+    text = jsonl({**GOOD, "id": "a"}, {**GOOD, "id": "b", "amount": "12,50"}, "{not json", "",
+                 {**GOOD, "id": "c", "cause": "bug"}, ["a", "list"], {**GOOD, "id": "d"})
+    result, out = batch(input=text)
+    assert result.exit_code == 1
+    assert [(item["line"], item["ok"]) for item in out] == [(1, True), (2, False), (3, False), (5, False),
+                                                             (6, False), (7, True)]
+    assert out[1]["error"] == {"key": "amount", "message": "'12,50' uses a comma as the decimal mark; write 12.50"}
+    assert out[2]["error"]["message"].startswith("not valid JSON")
+    assert "choose one of" in out[3]["error"]["message"]
+    assert "must be a JSON object" in out[4]["error"]["message"]
+    assert "4 failed (lines 2, 3, 5, 6)" in result.stderr
+
+
+def test_an_empty_batch_is_fine():
+    for text in ("", "\n\n"):
+        result, out = batch(input=text)
+        assert result.exit_code == 0 and out == []
+        assert "0 rows" in result.stderr
+
+
+def test_csv_in_and_out(tmp_path):
+    path = tmp_path / "charges.csv"
+    path.write_text("id,charge_type,amount,ago,cause,evidence\n"
+                    "x1,topup,50,2h,duplicate-charge,\n"
+                    "x2,usage,12.40,6h,platform-error,\"request-ids,logs\"\n"
+                    "x3,usage,-1,6h,overuse,\n")
+    result = run("batch", str(path), "--format", "csv", "--now", NOW_TEXT)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "id,line,band,score,outcome,checklist_missing,error"
+    assert lines[1].startswith("x1,2,very-likely,100,self-serve-refund,")
+    assert lines[2].startswith("x2,3,very-likely,100,full-refund,")
+    assert lines[3] == "x3,4,,,,,amount cannot be less than 0; got -1"
+
+
+def test_batch_rows_agree_with_check():
+    rows = [GOOD, {"charge_type": "usage", "amount": 80, "ago": "20h", "cause": "runaway-script", "prior_refunds": 1,
+                   "similar_prior": 1},
+            {"charge_type": "topup", "amount": 30, "charged_at": "2026-11-29", "cause": "unused-credits"}]
+    _, out = batch(input=jsonl(*rows))
+    for row, item in zip(rows, out):
+        single = check_json("--answers", "-", input=json.dumps(row))
+        assert item["likelihood"] == {key: single["likelihood"][key] for key in ("band", "label", "score")}
+        assert item["outcome"] == {"id": single["outcome"]["id"], "set_by": single["outcome"]["set_by"]}
+        assert [reason["rule"] for reason in item["reasons"]] == [reason["rule"] for reason in single["reasons"]]
+        assert item["checklist_missing"] == [entry["id"] for entry in single["checklist"] if not entry["have"]]
+        assert item["warnings"] == single["warnings"]
+
+
+def test_batch_fail_below_and_quiet():
+    text = jsonl(GOOD, {"charge_type": "usage", "amount": 9, "ago": "2d", "cause": "dissatisfied"})
+    result, out = batch("--fail-below", "likely", "-q", input=text)
+    assert result.exit_code == 3 and len(out) == 2
+    assert result.stderr == ""
+
+
+def test_many_rows_in_worker_processes_match_one_process(tmp_path):
+    rows = [{**GOOD, "id": number, "amount": number % 300, "ago": f"{number % 90 + 1}h",
+             "cause": ["duplicate-charge", "overuse", "platform-error"][number % 3]} for number in range(5000)]
+    rows[2500] = {"id": "bad", "amount": "x"}
+    path = tmp_path / "many.jsonl"
+    path.write_text(jsonl(*rows))
+    outputs = []
+    for jobs in ("1", "2"):
+        result = subprocess.run([sys.executable, "-m", "refundadvisor", "batch", str(path), "--now", NOW_TEXT,
+                                 "--jobs", jobs], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert "5000 rows, 4999 assessed" in result.stderr and "1 failed (lines 2501)" in result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    assert [json.loads(line)["line"] for line in outputs[0].splitlines()] == list(range(1, 5001))
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda tmp: tmp, "is a directory"),
+    (lambda tmp: tmp / "none.jsonl", "no such file"),
+])
+def test_unreadable_batch_input_exits_2(tmp_path, make, says):
+    result = run("batch", str(make(tmp_path)))
+    assert result.exit_code == 2 and says in result.stderr
+
+
+def test_binary_batch_input_exits_2(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\x00\x01\x02binary\n")
+    result = run("batch", str(path))
+    assert result.exit_code == 2 and "binary file" in result.stderr
