@@ -100,9 +100,20 @@ def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
 
 def parse_integer(text: str, fact: str) -> int:
     cleaned = str(text).strip()
-    if not re.fullmatch(r"[-+]?\d{1,12}", cleaned):
+    if not re.fullmatch(r"[-+]?\d+", cleaned):
         raise FactError(fact, f"{text!r} is not a whole number")
+    if len(cleaned.lstrip("+-")) > 9:
+        raise FactError(fact, f"{text!r} is too large to be a count of refunds")
     return int(cleaned)
+
+
+def _integer_text(value: Any) -> str:
+    """A whole number from a file as text for parse_integer (3.0 is 3; true is not a number)."""
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def parse_boolean(text: str, fact: str) -> bool:
@@ -139,8 +150,11 @@ def parse_duration(text: str) -> timedelta:
     if not _DURATION.match(text):
         raise FactError(CHARGE_TIME_FACT, f"{text!r} is not a duration; write it like 30m, 5h, 3d or 2w")
     total = timedelta()
-    for amount, unit in _DURATION_PART.findall(text):
-        total += float(amount) * _UNIT[unit.lower()]
+    try:
+        for amount, unit in _DURATION_PART.findall(text):
+            total += float(amount) * _UNIT[unit.lower()]
+    except OverflowError:
+        raise FactError(CHARGE_TIME_FACT, f"{text!r} is further back than any charge could be") from None
     return total
 
 
@@ -185,9 +199,7 @@ def parse_value(spec: FactSpec, value: Any, now: datetime) -> Any:
     if spec.type == "number":
         return parse_number(value, spec.name) if isinstance(value, str) else check_number(value, spec.name)
     if spec.type == "integer":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        return parse_integer(value, spec.name)
+        return parse_integer(value if isinstance(value, str) else _integer_text(value), spec.name)
     if spec.type == "boolean":
         return value if isinstance(value, bool) else parse_boolean(value, spec.name)
     if isinstance(value, ChargeTime):

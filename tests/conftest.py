@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# Property tests: a few hundred examples each in CI; HYPOTHESIS_PROFILE=thorough for a long run by hand.
+settings.register_profile("ci", max_examples=200, deadline=None)
+settings.register_profile("thorough", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from refundadvisor import rules as rules_module
 from refundadvisor.paths import bundled_rules
