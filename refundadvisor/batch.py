@@ -12,7 +12,7 @@ import io
 import itertools
 import json
 import os
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring_ascii
 import sys
 from datetime import datetime
 from typing import Any, Iterator, NamedTuple, Optional, TextIO
@@ -175,11 +175,12 @@ class RowAssessor:
 
 def _json_id(value: Any) -> str:
     """A row id as JSON; text ids (the usual case) without the general encoder's overhead."""
-    return encode_basestring(value) if type(value) is str else _json(value)
+    return encode_basestring_ascii(value) if type(value) is str else _json(value)
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # ASCII only: a JSON line must not hold characters some readers take as line breaks (U+0085, U+2028)
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _csv_line(cells: list[Any]) -> str:

@@ -349,6 +349,8 @@ def _open_input(path: str):
         raise InputError("no such file") from None
     except OSError as error:
         raise InputError(f"cannot be read ({error.strerror or error})") from None
+    except ValueError:
+        raise InputError("is not a usable path (it contains a NUL byte)") from None
 
 
 def _run_batch(ruleset, path: str, input_format: str, output_format: str, threshold, moment, quiet: bool,

@@ -87,6 +87,7 @@ class ChecklistItem(NamedTuple):
     item: str
     why: str
     evidence: tuple[str, ...]
+    placeholder: str = ""  # what the support-request draft asks the user to paste, while missing
 
 
 class Outcome(NamedTuple):
@@ -117,6 +118,8 @@ class Rule(NamedTuple):
     next_steps: tuple[str, ...] = ()
     line: int = 0
     effect: str = ""  # describe_effect() of the above, computed once
+    draft_lines: tuple[str, ...] = ()  # sentences the support-request draft adds (fact placeholders filled later)
+    draft_notes: tuple[str, ...] = ()  # advice shown above the draft, e.g. that a ticket is the wrong path
 
 
 def describe_effect(score: int, cap: Optional[int], floor: Optional[int], outcome: Optional[str]) -> str:
@@ -155,6 +158,42 @@ class RuleTest(NamedTuple):
     column: int
 
 
+class Deadline(NamedTuple):
+    """A time limit counted from the charge, e.g. a refund window."""
+
+    id: str
+    what: str
+    after: float  # how many units after the charge it closes
+    unit: str  # "hours" or "days"
+    approximate: bool
+    source: str
+    when: Optional[Condition] = None  # where it applies; always when None
+
+
+class Estimate(NamedTuple):
+    """What would come back, if anything; the first estimate whose condition holds applies."""
+
+    id: str
+    note: str
+    returns: Optional[str] = None  # the number fact that bounds what comes back; None: nothing
+    up_to: bool = False  # the amount is a most, not an expectation
+    fee_percent: Optional[float] = None  # a purchase fee included in the charge and not returned
+    fee_minimum: Optional[float] = None
+    when: Optional[Condition] = None
+
+
+class DraftTemplate(NamedTuple):
+    """The wording of the support-request draft; {fact} placeholders are filled from the facts."""
+
+    subject: str
+    greeting: str
+    account: tuple[str, ...]
+    requests: dict[str, str]  # outcome id -> what the message asks for
+    attached: str
+    to_gather: str
+    closing: tuple[str, ...]
+
+
 class RuleSet(NamedTuple):
     path: str
     sha256: str
@@ -173,6 +212,9 @@ class RuleSet(NamedTuple):
     always_checklist: tuple[str, ...] = ()
     always_next_steps: tuple[str, ...] = ()
     tests: tuple[RuleTest, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()
+    estimates: tuple[Estimate, ...] = ()
+    draft: Optional[DraftTemplate] = None
 
     def fact_type(self, name: str) -> Optional[str]:
         """The type of a declared or derived fact, or None if the rule set has no such fact."""

@@ -33,7 +33,7 @@ def load(path: str) -> RuleSet:
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
-    except OSError:
+    except (OSError, ValueError):
         data = None
     if data is None or len(data) > MAX_BYTES:
         return _compile(path)  # let the full loader report the problem

@@ -26,6 +26,9 @@ from .model import (
     Bound,
     ChecklistItem,
     Choice,
+    Deadline,
+    DraftTemplate,
+    Estimate,
     Expectation,
     FactSpec,
     Outcome,
@@ -44,10 +47,13 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TOP_KEYS = (
     "format", "requires_engine", "platform", "title", "currency", "policy", "facts", "checklist",
-    "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "rules", "tests",
+    "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "deadlines",
+    "refund_estimates", "draft", "rules", "tests",
 )
 RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
-             "warnings", "next_steps", "examples")
+             "warnings", "next_steps", "draft_lines", "draft_notes", "examples")
+# Placeholders the support-request draft fills when it is written, besides the facts.
+DRAFT_NAMES = ("title", "currency", "since")
 FACT_KEYS = ("type", "question", "choices", "default", "min", "max", "unit", "ask_when")
 
 
@@ -155,27 +161,34 @@ class _Compiler:
                 items.append(item)
         return tuple(items)
 
-    def text_list(self, value: Any, ypath: tuple) -> tuple[str, ...]:
+    def text_list(self, value: Any, ypath: tuple, later: tuple[str, ...] = ()) -> tuple[str, ...]:
         items = []
         for index, item in enumerate(self.listing(value, ypath)):
             if not isinstance(item, str) or not item.strip():
                 self.error(ypath + (index,), "type", f"expected text, got {_type_name(item)}")
             else:
-                items.append(self.fill(item.strip(), ypath + (index,)))
+                items.append(self.fill(item.strip(), ypath + (index,), later))
         return tuple(items)
 
-    def fill(self, text: str, ypath: tuple) -> str:
-        """Replace {parameter} placeholders with the parameter as written in the file."""
+    def fill(self, text: str, ypath: tuple, later: tuple[str, ...] = ()) -> str:
+        """Replace {parameter} placeholders with the parameter as written in the file; names in
+        ``later`` (facts, in draft texts) are left for when the text is used."""
 
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name in self.params:
                 return self.params[name].shown
+            if name in later:
+                return match.group(0)
+            known = [*self.params, *later]
             self.error(ypath, "unknown-placeholder",
-                       f"no parameter {name!r} for the placeholder {{{name}}}{did_you_mean(name, self.params)}")
+                       f"no parameter{' or fact' if later else ''} {name!r} for the placeholder {{{name}}}{did_you_mean(name, known)}")
             return match.group(0)
 
         return _PLACEHOLDER.sub(replace, text)
+
+    def draft_names(self) -> tuple[str, ...]:
+        return (*self.facts, *DRAFT_NAMES)
 
     # -- sections -------------------------------------------------------------------------------
     def compile(self) -> Optional[RuleSet]:
@@ -208,6 +221,9 @@ class _Compiler:
         bands = self.bands(data.get("bands"), ("bands",), low, high, outcomes)
         always_checklist = self.id_list(data.get("always_checklist", []), ("always_checklist",), checklist, "checklist item")
         always_next = self.text_list(data.get("always_next_steps", []), ("always_next_steps",))
+        deadlines = self.deadlines(data.get("deadlines", []), ("deadlines",), policy)
+        estimates = self.estimates(data.get("refund_estimates", []), ("refund_estimates",))
+        draft = self.draft(data["draft"], ("draft",), outcomes) if "draft" in data else None
         rules = self.rules(data.get("rules"), ("rules",), checklist, outcomes, policy, low, high)
         known = {"rules": [rule.id for rule in rules], "bands": [band.id for band in bands],
                  "outcomes": list(outcomes), "checklist": list(checklist)}
@@ -227,6 +243,7 @@ class _Compiler:
             policy=policy, facts=self.facts, checklist=checklist, outcomes=outcomes, bands=bands,
             rules=rules, score_start=start, score_min=low, score_max=high,
             always_checklist=always_checklist, always_next_steps=always_next, tests=tests,
+            deadlines=deadlines, estimates=estimates, draft=draft,
         )
 
     def policy(self, value: Any, ypath: tuple) -> Policy:
@@ -275,7 +292,9 @@ class _Compiler:
                 continue
             entry = self.mapping(entry, where, FACT_KEYS)
             kind = self.text(entry, "type", where)
-            if kind and kind not in FACT_TYPES:
+            if not kind:
+                continue  # reported by text(): nothing below can be checked without a type
+            if kind not in FACT_TYPES:
                 self.error(where + ("type",), "unknown-type",
                            f"fact type {kind!r} is not one of {', '.join(FACT_TYPES)}{did_you_mean(kind, FACT_TYPES)}")
                 continue
@@ -375,13 +394,15 @@ class _Compiler:
         items: dict[str, ChecklistItem] = {}
         for index, entry in enumerate(self.listing(value, ypath)):
             where = ypath + (index,)
-            entry = self.mapping(entry, where, ("id", "item", "why", "evidence"))
+            entry = self.mapping(entry, where, ("id", "item", "why", "evidence", "placeholder"))
             item_id = self.identifier(entry, "id", where)
             if item_id in items:
                 self.error(where + ("id",), "duplicate-id", f"checklist item {item_id!r} is listed twice")
             evidence = self.id_list(entry.get("evidence", []), where + ("evidence",), evidence_ids, "evidence kind")
+            placeholder = self.text(entry, "placeholder", where, required=False)
             items[item_id] = ChecklistItem(item_id, self.fill(self.text(entry, "item", where), where),
-                                           self.fill(self.text(entry, "why", where), where), evidence)
+                                           self.fill(self.text(entry, "why", where), where), evidence,
+                                           self.fill(placeholder, where) if placeholder else "")
         return items
 
     def outcomes(self, value: Any, ypath: tuple) -> dict[str, Outcome]:
@@ -486,8 +507,110 @@ class _Compiler:
                 next_steps=self.text_list(entry.get("next_steps", []), where + ("next_steps",)),
                 line=self.doc.mark(where).line,
                 effect=describe_effect(score or 0, cap, floor, outcome),
+                draft_lines=self.text_list(entry.get("draft_lines", []), where + ("draft_lines",), self.draft_names()),
+                draft_notes=self.text_list(entry.get("draft_notes", []), where + ("draft_notes",)),
             ))
         return tuple(rules)
+
+    # -- deadlines, refund estimates and the support-request draft -----------------------------
+    def number_or_param(self, container: dict, key: str, ypath: tuple, required: bool = True) -> Optional[float]:
+        if key not in container:
+            if required:
+                self.error(ypath, "missing-key", f"{key!r} is required")
+            return None
+        value = container[key]
+        if isinstance(value, dict):
+            self.mapping(value, ypath + (key,), ("param",))
+            name = value.get("param")
+            if name not in self.params:
+                self.error(ypath + (key, "param"), "unknown-parameter",
+                           f"no parameter {name!r} in policy.parameters{did_you_mean(name, self.params)}")
+                return None
+            return self.params[name].value
+        if not _is_number(value):
+            self.error(ypath + (key,), "type", f"expected a number or {{param: name}}, got {_type_name(value)}")
+            return None
+        return value
+
+    def optional_condition(self, entry: dict, ypath: tuple):
+        return self.condition(entry["when"], ypath + ("when",)) if "when" in entry else None
+
+    def deadlines(self, value: Any, ypath: tuple, policy: Policy) -> tuple[Deadline, ...]:
+        result, seen = [], set()
+        for index, entry in enumerate(self.listing(value, ypath)):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, ("id", "what", "after", "unit", "approximate", "source", "when"))
+            deadline_id = self.identifier(entry, "id", where)
+            if deadline_id in seen:
+                self.error(where + ("id",), "duplicate-id", f"deadline {deadline_id!r} is listed twice")
+            seen.add(deadline_id)
+            after = self.number_or_param(entry, "after", where)
+            unit = self.text(entry, "unit", where)
+            if unit and unit not in ("hours", "days"):
+                self.error(where + ("unit",), "unknown-unit", f"unit {unit!r} is not hours or days{did_you_mean(unit, ('hours', 'days'))}")
+            source = self.text(entry, "source", where)
+            if source and source not in policy.sources:
+                self.error(where + ("source",), "unknown-source", f"no source {source!r}{did_you_mean(source, policy.sources)}")
+            approximate = entry.get("approximate", False)
+            if not isinstance(approximate, bool):
+                self.error(where + ("approximate",), "type", "approximate is true or false")
+            if after is not None and after < 0:
+                self.error(where + ("after",), "range", "a deadline cannot close before the charge")
+            result.append(Deadline(deadline_id, self.fill(self.text(entry, "what", where), where), after or 0,
+                                   unit, bool(approximate), source, self.optional_condition(entry, where)))
+        return tuple(result)
+
+    def estimates(self, value: Any, ypath: tuple) -> tuple[Estimate, ...]:
+        result, seen = [], set()
+        for index, entry in enumerate(self.listing(value, ypath)):
+            where = ypath + (index,)
+            entry = self.mapping(entry, where, ("id", "when", "returns", "up_to", "fee", "note"))
+            estimate_id = self.identifier(entry, "id", where)
+            if estimate_id in seen:
+                self.error(where + ("id",), "duplicate-id", f"refund estimate {estimate_id!r} is listed twice")
+            seen.add(estimate_id)
+            returns = entry.get("returns")
+            if returns is not None and (returns not in self.facts or self.facts[returns].type not in ("number", "integer")):
+                numbers = [name for name, spec in self.facts.items() if spec.type in ("number", "integer")]
+                self.error(where + ("returns",), "unknown-fact",
+                           f"returns names a number fact ({', '.join(numbers)}) or is left out; got {returns!r}")
+            fee_percent = fee_minimum = None
+            if "fee" in entry:
+                fee = self.mapping(entry["fee"], where + ("fee",), ("percent", "minimum"))
+                fee_percent = self.number_or_param(fee, "percent", where + ("fee",))
+                fee_minimum = self.number_or_param(fee, "minimum", where + ("fee",), required=False)
+            up_to = entry.get("up_to", False)
+            if not isinstance(up_to, bool):
+                self.error(where + ("up_to",), "type", "up_to is true or false")
+            result.append(Estimate(estimate_id, self.fill(self.text(entry, "note", where), where), returns,
+                                   bool(up_to), fee_percent, fee_minimum, self.optional_condition(entry, where)))
+        return tuple(result)
+
+    def draft(self, value: Any, ypath: tuple, outcomes) -> Optional[DraftTemplate]:
+        keys = ("subject", "greeting", "account", "requests", "attached", "to_gather", "closing")
+        entry = self.mapping(value, ypath, keys)
+        names = self.draft_names()
+        requests = {}
+        for outcome_id, text in self.mapping(entry.get("requests", {}), ypath + ("requests",)).items():
+            if outcome_id not in outcomes:
+                self.error(ypath + ("requests", outcome_id), "unknown-outcome",
+                           f"no outcome {outcome_id!r}{did_you_mean(outcome_id, outcomes)}", at_key=True)
+            elif not isinstance(text, str):
+                self.error(ypath + ("requests", outcome_id), "type", f"expected text, got {_type_name(text)}")
+            else:
+                requests[outcome_id] = self.fill(text.strip(), ypath + ("requests", outcome_id), names)
+        for outcome_id in outcomes:
+            if outcome_id not in requests:
+                self.error(ypath + ("requests",), "missing-key", f"the draft needs a request for outcome {outcome_id!r}")
+        return DraftTemplate(
+            subject=self.fill(self.text(entry, "subject", ypath), ypath + ("subject",), names),
+            greeting=self.fill(self.text(entry, "greeting", ypath), ypath + ("greeting",), names),
+            account=self.text_list(entry.get("account", []), ypath + ("account",), names),
+            requests=requests,
+            attached=self.text(entry, "attached", ypath),
+            to_gather=self.text(entry, "to_gather", ypath),
+            closing=self.text_list(entry.get("closing", []), ypath + ("closing",), names),
+        )
 
     # -- tests written in the rule file ---------------------------------------------------------
     def rule_test(self, entry: Any, ypath: tuple, known: dict, rule_id: Optional[str]) -> Optional[RuleTest]:

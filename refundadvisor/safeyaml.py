@@ -78,6 +78,8 @@ def read_text(path: str, *, what: str, limit: int = MAX_BYTES) -> str:
         raise YamlProblem(path, None, "unreadable", f"the {what} cannot be read (permission denied)") from None
     except OSError as error:
         raise YamlProblem(path, None, "unreadable", f"the {what} cannot be read ({error.strerror or error})") from None
+    except ValueError:  # a NUL byte in the path
+        raise YamlProblem(repr(path), None, "bad-path", f"the {what} path contains a NUL byte") from None
     if len(data) > limit:
         raise YamlProblem(path, None, "too-large", f"the {what} is larger than {limit // (1024 * 1024)} MiB")
     return decode(data, path, what)
