@@ -208,30 +208,52 @@ def is_below(ruleset, band_id: str, threshold: Optional[int]) -> bool:
 Opt = typer.Option
 
 
+# Options shared by the commands that take the facts of one charge (check, draft).
+ChargeTypeOpt = Annotated[Optional[str], Opt("--charge-type", metavar="ID", help="What was charged: topup, usage or subscription.")]
+AmountOpt = Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount charged, in the account's currency (USD for OpenRouter), e.g. 12.50.")]
+ChargedAtOpt = Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When: ISO 8601 date or date-time (no offset = local time), e.g. 2026-11-29T14:30.")]
+AgoOpt = Annotated[Optional[str], Opt("--ago", metavar="DURATION", help="Or how long ago: 30m, 5h, 3d, 2w (or 1d12h).")]
+CauseOpt = Annotated[Optional[str], Opt("--cause", metavar="ID", help="What happened, a cause id from the rule file, e.g. duplicate-charge ('refundadvisor rules show' lists them).")]
+PaymentOpt = Annotated[Optional[str], Opt("--payment-method", metavar="ID", help="card, crypto or other [default: card].")]
+UnusedOpt = Annotated[Optional[str], Opt("--unused", metavar="N", help="Top-ups: how much of the credits is still unused [default: the whole amount].")]
+PriorOpt = Annotated[Optional[str], Opt("--prior-refunds", metavar="N", help="Refunds you asked for in the last 12 months [default: 0].")]
+SimilarOpt = Annotated[Optional[str], Opt("--similar-prior", metavar="N", help="Of those, how many for the same kind of reason [default: 0].")]
+WarnedOpt = Annotated[Optional[bool], Opt("--warned/--not-warned", help="Whether support has warned you about refund requests [default: not warned].")]
+ProfileOpt = Annotated[Optional[str], Opt("--profile", metavar="ID", help="casual, solo or team [default: solo].")]
+SpanOpt = Annotated[Optional[str], Opt("--usage-span-days", metavar="N", help="Over how many days the disputed usage ran [default: 1].")]
+EvidenceOpt = Annotated[Optional[str], Opt("--evidence", metavar="IDS", help="What you already have, comma-separated ids, e.g. receipts,card-statement [default: none].")]
+AnswersOpt = Annotated[Optional[str], Opt("--answers", metavar="FILE", help="Facts from a YAML or JSON file ('-' for stdin), keys as in the JSON facts; flags override it.")]
+NoInputOpt = Annotated[bool, Opt("--no-input", help="Never prompt; fail at once if a fact is missing.")]
+RulesOpt = Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")]
+NoColorOpt = Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")]
+NowOpt = Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")]
+
+
+def _raw_facts(values: dict[str, Any]) -> dict[str, Any]:
+    """The fact flags' values, by fact name, from a command's parameters."""
+    return {name: values[name] for name in FACT_FLAGS if name != "ago"}
+
+
+def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: bool, no_color: bool):
+    """The assessment of the facts given (asking for the rest in a terminal)."""
+    moment = parse_now(now)
+    given = gather_facts(ruleset, raw, ago, moment, answers)
+    origin = {name: "given" for name in given}
+    interactive = is_interactive(no_input) and answers != "-"
+    return _assess(ruleset, given, origin, moment, interactive, no_color)
+
+
 @app.command("check")
 def check(
-    charge_type: Annotated[Optional[str], Opt("--charge-type", metavar="ID", help="What was charged: topup, usage or subscription.")] = None,
-    amount: Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount charged, in the account's currency (USD for OpenRouter), e.g. 12.50.")] = None,
-    charged_at: Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When: ISO 8601 date or date-time (no offset = local time), e.g. 2026-11-29T14:30.")] = None,
-    ago: Annotated[Optional[str], Opt("--ago", metavar="DURATION", help="Or how long ago: 30m, 5h, 3d, 2w (or 1d12h).")] = None,
-    cause: Annotated[Optional[str], Opt("--cause", metavar="ID", help="What happened, a cause id from the rule file, e.g. duplicate-charge ('refundadvisor rules show' lists them).")] = None,
-    payment_method: Annotated[Optional[str], Opt("--payment-method", metavar="ID", help="card, crypto or other [default: card].")] = None,
-    unused: Annotated[Optional[str], Opt("--unused", metavar="N", help="Top-ups: how much of the credits is still unused [default: the whole amount].")] = None,
-    prior_refunds: Annotated[Optional[str], Opt("--prior-refunds", metavar="N", help="Refunds you asked for in the last 12 months [default: 0].")] = None,
-    similar_prior: Annotated[Optional[str], Opt("--similar-prior", metavar="N", help="Of those, how many for the same kind of reason [default: 0].")] = None,
-    warned: Annotated[Optional[bool], Opt("--warned/--not-warned", help="Whether support has warned you about refund requests [default: not warned].")] = None,
-    profile: Annotated[Optional[str], Opt("--profile", metavar="ID", help="casual, solo or team [default: solo].")] = None,
-    usage_span_days: Annotated[Optional[str], Opt("--usage-span-days", metavar="N", help="Over how many days the disputed usage ran [default: 1].")] = None,
-    evidence: Annotated[Optional[str], Opt("--evidence", metavar="IDS", help="What you already have, comma-separated ids, e.g. receipts,card-statement [default: none].")] = None,
-    answers: Annotated[Optional[str], Opt("--answers", metavar="FILE", help="Facts from a YAML or JSON file ('-' for stdin), keys as in the JSON facts; flags override it.")] = None,
+    charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
+    cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
+    similar_prior: SimilarOpt = None, warned: WarnedOpt = None, profile: ProfileOpt = None,
+    usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
     json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
     fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
     explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
-    no_input: Annotated[bool, Opt("--no-input", help="Never prompt; fail at once if a fact is missing.")] = False,
-    rules: Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")] = None,
-    no_color: Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")] = False,
-    now: Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")] = None,
+    no_input: NoInputOpt = False, rules: RulesOpt = None, no_color: NoColorOpt = False, now: NowOpt = None,
 ) -> None:
     """Check one charge: flags for what you know, questions for the rest (in a terminal).
 
@@ -245,22 +267,66 @@ def check(
 
       refundadvisor check --answers charge.yaml --fail-below likely -q && echo "worth asking"
     """
-    raw = {"charge_type": charge_type, "amount": amount, "charged_at": charged_at, "cause": cause,
-           "payment_method": payment_method, "unused": unused, "prior_refunds": prior_refunds,
-           "similar_prior": similar_prior, "warned": warned, "profile": profile,
-           "usage_span_days": usage_span_days, "evidence": evidence}
+    raw = _raw_facts(locals())
     with user_errors():
-        moment = parse_now(now)
         ruleset, chosen_by = load_rules(rules)
         threshold = band_index(ruleset, fail_below)
-        given = gather_facts(ruleset, raw, ago, moment, answers)
-        origin = {name: "given" for name in given}
-        interactive = is_interactive(no_input) and answers != "-"
-        assessment = _assess(ruleset, given, origin, moment, interactive, no_color)
+        assessment = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color)
         if not quiet:
             _print(assessment, chosen_by, json_output, explain, no_color)
     if is_below(ruleset, assessment.band.id, threshold):
         raise typer.Exit(EXIT_BELOW)
+
+
+@app.command("draft")
+def draft(
+    charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
+    cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
+    similar_prior: SimilarOpt = None, warned: WarnedOpt = None, profile: ProfileOpt = None,
+    usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
+    summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
+    output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
+    output_format: Annotated[str, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = "text",
+    no_input: NoInputOpt = False, rules: RulesOpt = None, no_color: NoColorOpt = False, now: NowOpt = None,
+) -> None:
+    """Write a support request for one charge, ready to complete and send.
+
+    It states only what you gave; what is still to add is marked [[like this]].
+
+    Examples:
+
+      refundadvisor draft --charge-type usage --amount 12.40 --ago 6h --cause platform-error --evidence request-ids --summary "Requests to one model failed with 502 errors for an hour."
+
+      refundadvisor draft --answers charge.yaml --format markdown --output request.md
+    """
+    from .draft import as_markdown, as_text, compose
+    from .redact import mask
+
+    raw = _raw_facts(locals())
+    with user_errors():
+        if output_format not in ("text", "markdown"):
+            raise CliError(f"--format: {output_format!r} is not a format; use text or markdown")
+        ruleset, _chosen_by = load_rules(rules)
+        assessment = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color)
+        if assessment.ruleset.draft is None:
+            raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
+        composed = compose(assessment, summary)
+        text = (as_markdown if output_format == "markdown" else as_text)(composed)
+        text, leaked = mask(text)  # a second pass: nothing that looks like a key leaves, whatever its way in
+        removed = composed.masked + leaked
+        if removed:
+            sys.stderr.write(f"refundadvisor: warning: removed {removed} API key{'s' if removed > 1 else ''} from the "
+                             "draft; never send keys to support, and rotate any key that was exposed\n")
+        if output:
+            try:
+                with open(output, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            except (OSError, ValueError) as error:
+                raise CliError(f"--output: cannot write {output!r} ({getattr(error, 'strerror', None) or error})",
+                               EXIT_DATA) from None
+            sys.stderr.write(f"refundadvisor: draft written to {output}\n")
+        else:
+            sys.stdout.write(text)
 
 
 def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool):

@@ -7,11 +7,13 @@ rule (in file order) that set it.
 """
 
 
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple, Optional
 
 from .conditions import evaluator, test_holds, tests_in
 from .facts import Facts
-from .model import EVIDENCE_FACT, Band, ChecklistItem, Outcome, Rule, RuleSet
+from .model import CHARGE_AMOUNT_FACT, CHARGE_TIME_FACT, EVIDENCE_FACT, Band, ChecklistItem, Outcome, Rule, RuleSet
 
 
 class Reason(NamedTuple):
@@ -62,6 +64,27 @@ class RuleResult(NamedTuple):
     tests: tuple[TestResult, ...]
 
 
+class DeadlineResult(NamedTuple):
+    """When a time limit closes for this charge (UTC), and whether it already has."""
+
+    id: str
+    what: str
+    closes_at: datetime
+    source: str
+    approximate: bool
+    closed: bool
+
+
+class EstimateResult(NamedTuple):
+    """What would come back: an amount (exact to the cent) or None for nothing, and why."""
+
+    id: str
+    amount: Optional[Decimal]
+    currency: str
+    note: str
+    up_to: bool
+
+
 class Assessment(NamedTuple):
     """The verdict on one charge and everything that explains it."""
 
@@ -79,6 +102,8 @@ class Assessment(NamedTuple):
     trace: tuple[RuleResult, ...]
     facts: Facts
     ruleset: RuleSet
+    deadlines: tuple[DeadlineResult, ...] = ()
+    estimate: Optional[EstimateResult] = None
 
     def same_verdict(self, other: "Assessment") -> bool:
         """Whether two assessments agree on band and outcome."""
@@ -161,7 +186,49 @@ def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (),
         cap=conclusion.cap, floor=conclusion.floor, reasons=tuple([reasons[index] for index in fired]), checklist=checklist,
         next_steps=conclusion.next_steps, warnings=warnings,
         steps=_steps(ruleset, fired, conclusion) if trace else (), trace=results, facts=facts, ruleset=ruleset,
+        deadlines=deadlines(facts, ruleset), estimate=estimate(facts, ruleset),
     )
+
+
+def deadlines(facts: Facts, ruleset: RuleSet) -> tuple[DeadlineResult, ...]:
+    """The rule set's deadlines that apply to this charge, counted from its time (for a date
+    without a time, from the start of that day: the cautious reading)."""
+    charge = facts.values.get(CHARGE_TIME_FACT)
+    if charge is None:
+        return ()
+    results = []
+    for deadline in ruleset.deadlines:
+        if deadline.when is not None and evaluator(deadline.when)(facts.values) is not True:
+            continue
+        length = timedelta(hours=deadline.after) if deadline.unit == "hours" else timedelta(days=deadline.after)
+        closes_at = charge.at + length
+        closed = facts.now is not None and facts.now > closes_at
+        results.append(DeadlineResult(deadline.id, deadline.what, closes_at, deadline.source, deadline.approximate, closed))
+    return tuple(results)
+
+
+CENT = Decimal("0.01")
+
+
+def estimate(facts: Facts, ruleset: RuleSet) -> Optional[EstimateResult]:
+    """The first refund estimate whose condition holds: what would come back, if anything."""
+    values = facts.values
+    for rule in ruleset.estimates:
+        if rule.when is not None and evaluator(rule.when)(values) is not True:
+            continue
+        amount = None
+        if rule.returns is not None and values.get(rule.returns) is not None:
+            amount = Decimal(values[rule.returns])
+            charged = values.get(CHARGE_AMOUNT_FACT)
+            if rule.fee_percent is not None and charged is not None:
+                # the charge paid for the credits plus a fee of a percentage of them, at least a minimum
+                rate = Decimal(str(rule.fee_percent)) / 100
+                minimum = Decimal(str(rule.fee_minimum or 0))
+                credits = min(Decimal(charged) / (1 + rate), Decimal(charged) - minimum)
+                amount = min(amount, max(credits, Decimal(0)))
+            amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        return EstimateResult(rule.id, amount, ruleset.currency, rule.note, rule.up_to)
+    return None
 
 
 def evaluate(values, ruleset: RuleSet) -> tuple[int, ...]:

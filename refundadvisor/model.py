@@ -24,6 +24,8 @@ DERIVED_FACTS: dict[str, str] = {
 CHARGE_TIME_FACT = "charged_at"
 # The multi-choice fact whose ids tick checklist items.
 EVIDENCE_FACT = "evidence"
+# The number fact holding what was charged (a refund estimate's purchase fee is part of it).
+CHARGE_AMOUNT_FACT = "amount"
 
 FACT_TYPES = ("choice", "choices", "number", "integer", "boolean", "time")
 SURENESS = ("primary", "secondary", "anecdotal", "heuristic", "uncertain")

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Optional
 
 from . import __version__
 from .engine import Assessment
 from .facts import normalised
 
 # Bump on any change to the JSON document's keys or their meaning (docs/json.md).
-SCHEMA_VERSION = "1"
+# 2: added deadlines and refund_estimate.
+SCHEMA_VERSION = "2"
 DISCLAIMER = ("A heuristic guide grounded in published policy and in how support teams weigh "
               "requests, not a guarantee: support decides.")
 SCORE_NOTE = "A heuristic score from 0 to 100, not a probability."
@@ -51,6 +52,18 @@ def assessment_document(assessment: Assessment, rules_source: str = "", explain:
         ],
         "next_steps": list(assessment.next_steps),
         "warnings": list(assessment.warnings),
+        "deadlines": [
+            {"id": deadline.id, "what": deadline.what, "closes_at": utc_text(deadline.closes_at),
+             "source": deadline.source, "approximate": deadline.approximate, "closed": deadline.closed}
+            for deadline in assessment.deadlines
+        ],
+        "refund_estimate": None if assessment.estimate is None else {
+            "id": assessment.estimate.id,
+            "amount": money(assessment.estimate.amount),
+            "currency": assessment.estimate.currency,
+            "up_to": assessment.estimate.up_to,
+            "note": assessment.estimate.note,
+        },
         "policy": {
             "name": policy.name,
             "verified_on": policy.verified_on,
@@ -68,6 +81,30 @@ def assessment_document(assessment: Assessment, rules_source: str = "", explain:
     if explain:
         document["trace"] = trace_document(assessment)
     return document
+
+
+def utc_text(moment) -> str:
+    """A moment as ISO 8601 in UTC with a Z, to the second."""
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def money(amount: Optional[Decimal]) -> Optional[float]:
+    """A Decimal amount as a JSON number that prints exactly (12.5, never 12.4999999)."""
+    return None if amount is None else float(amount)
+
+
+def span(seconds: float) -> str:
+    """A duration for people: '3 h 12 min', '2 d 4 h', '45 min'."""
+    minutes = int(abs(seconds) // 60)
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
 
 
 def trace_document(assessment: Assessment) -> dict[str, Any]:
@@ -174,6 +211,20 @@ def render_human(assessment: Assessment, console, rules_source: str = "", explai
         steps.add_row(f"{number}.", Text(step))
     console.print(steps)
 
+    if assessment.estimate is not None:
+        estimate = assessment.estimate
+        _section(console, "What would come back")
+        if estimate.amount is not None:
+            amount = f"{'up to ' if estimate.up_to else 'about '}{estimate.amount:.2f} {estimate.currency}"
+            console.print(Text(amount, style="bold") + Text(f"  {estimate.note}"))
+        else:
+            console.print(Text(estimate.note))
+
+    if assessment.deadlines:
+        _section(console, "Deadlines")
+        for deadline in assessment.deadlines:
+            console.print(Text("• ") + Text(deadline.what + ": ") + deadline_text(deadline, assessment.facts.now))
+
     if assessment.warnings:
         _section(console, "Warnings")
         for warning in assessment.warnings:
@@ -210,6 +261,20 @@ def render_trace(assessment: Assessment, console) -> None:
             console.print(Text(f"    {marks[test.result]} {test.test}  (got {got})", style="" if result.fired else "dim"))
     _section(console, "Explain: the score")
     console.print(" → ".join(f"{step.what}{' ' + step.rule if step.rule else ''} = {step.score}" for step in assessment.steps))
+
+
+def deadline_text(deadline, now) -> "Text":
+    """'closes in 3 h 12 min (2026-11-30 14:00 UTC)', 'closed 2 d ago (...)', with 'about' where approximate."""
+    from rich.text import Text
+
+    when = deadline.closes_at.strftime("%Y-%m-%d" if deadline.approximate else "%Y-%m-%d %H:%M UTC")
+    about = "about " if deadline.approximate else ""
+    if now is None:
+        return Text(f"{about}{when}")
+    left = (deadline.closes_at - now).total_seconds()
+    if deadline.closed:
+        return Text(f"closed {about}{span(left)} ago ({when})", style="dim")
+    return Text(f"closes in {about}{span(left)} ({when})", style="bold" if left < 2 * 86400 else "")
 
 
 def _section(console, title: str) -> None:

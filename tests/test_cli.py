@@ -33,9 +33,11 @@ def run_json(*args: str) -> dict:
 def test_json_document_keys_are_pinned():
     document = run_json()
     assert list(document) == ["schema_version", "tool", "platform", "likelihood", "outcome", "reasons", "limits",
-                              "checklist", "next_steps", "warnings", "policy", "rules", "facts", "fact_origins",
-                              "disclaimer"]
-    assert document["schema_version"] == "1"
+                              "checklist", "next_steps", "warnings", "deadlines", "refund_estimate", "policy", "rules",
+                              "facts", "fact_origins", "disclaimer"]
+    assert document["schema_version"] == "2"
+    assert set(document["deadlines"][0]) == {"id", "what", "closes_at", "source", "approximate", "closed"}
+    assert set(document["refund_estimate"]) == {"id", "amount", "currency", "up_to", "note"}
     assert set(document["likelihood"]) == {"band", "label", "score", "score_range", "note"}
     assert set(document["outcome"]) == {"id", "text", "set_by"}
     assert set(document["reasons"][0]) == {"rule", "effect", "why", "score", "cap", "floor", "outcome", "sources"}

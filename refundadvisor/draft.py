@@ -1,0 +1,145 @@
+"""The support-request draft: a factual, polite message built from the assessment.
+
+Its wording comes from the rule file's ``draft`` section and from the fired rules'
+``draft_lines`` and ``draft_notes``; what the user has not told us is never claimed, only asked
+for with a ``[[...]]`` placeholder. Composing decides what to say; ``as_text`` and
+``as_markdown`` only lay it out.
+"""
+
+import re
+from decimal import Decimal
+from typing import NamedTuple, Optional
+
+from .engine import Assessment
+from .facts import ChargeTime
+from .redact import mask
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SUMMARY_ITEM = "timeline"  # the checklist item a summary in the user's words provides
+
+
+class Draft(NamedTuple):
+    subject: str
+    notes: tuple[str, ...]  # advice for the user, not part of the message
+    greeting: str
+    account: tuple[str, ...]
+    summary: str
+    request: str
+    attached_heading: str
+    attached: tuple[str, ...]
+    to_gather_heading: str
+    to_gather: tuple[str, ...]
+    closing: tuple[str, ...]
+    masked: int  # API keys removed from what the user wrote
+
+
+def compose(assessment: Assessment, summary: Optional[str] = None) -> Draft:
+    """The draft for an assessed charge, with the user's own account of it when given."""
+    ruleset = assessment.ruleset
+    template = ruleset.draft
+    if template is None:
+        raise ValueError(f"the rule file {ruleset.path} has no draft section")
+    masked = 0
+    if summary is not None:
+        summary, masked = mask(summary.strip())
+    fired = [rule for rule in ruleset.rules if rule.id in {reason.rule for reason in assessment.reasons}]
+
+    def fill(text: str) -> str:
+        return _PLACEHOLDER.sub(lambda match: _show(assessment, match.group(1)), text)
+
+    attached, to_gather = [], []
+    for entry in assessment.checklist:
+        item = ruleset.checklist[entry.id]
+        if entry.have or (entry.id == SUMMARY_ITEM and summary):
+            attached.append(item.item)
+        else:
+            to_gather.append(f"[[{item.placeholder or item.item}]]")
+    return Draft(
+        subject=fill(template.subject),
+        notes=tuple(dict.fromkeys(note for rule in fired for note in rule.draft_notes)),
+        greeting=fill(template.greeting),
+        account=tuple(fill(line) for line in template.account)
+        + tuple(dict.fromkeys(fill(line) for rule in fired for line in rule.draft_lines)),
+        summary=summary or "[[what happened, in your own words: when you noticed it and what you did]]",
+        request=fill(template.requests[assessment.outcome.id]),
+        attached_heading=template.attached,
+        attached=tuple(attached),
+        to_gather_heading=template.to_gather,
+        to_gather=tuple(to_gather),
+        closing=tuple(fill(line) for line in template.closing),
+        masked=masked,
+    )
+
+
+def _show(assessment: Assessment, name: str) -> str:
+    """A fact (or title, currency, since) as it reads in a sentence; a placeholder if unknown."""
+    ruleset = assessment.ruleset
+    values = assessment.facts.values
+    if name == "title":
+        return ruleset.title
+    if name == "currency":
+        return ruleset.currency
+    if name == "since":
+        hours = values.get("hours_since_charge")
+        return "[[how long after the charge]]" if hours is None else _duration(hours)
+    value = values.get(name)
+    if value is None:
+        return f"[[{name.replace('_', ' ')}]]"
+    spec = ruleset.facts.get(name)
+    if isinstance(value, ChargeTime):
+        moment = value.at.strftime("%Y-%m-%d %H:%M UTC")
+        return moment if value.time_known else f"{value.at.astimezone().date().isoformat()} (time of day not known)"
+    if spec is not None and spec.choices:
+        labels = {choice.id: choice.label for choice in spec.choices}
+        if isinstance(value, tuple):
+            return ", ".join(labels[item] for item in value) or "none"
+        return labels.get(value, str(value))
+    if isinstance(value, Decimal) and spec is not None and spec.unit:
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _duration(hours: float) -> str:
+    if hours < 1:
+        return "less than an hour"
+    if hours < 48:
+        return f"{int(hours)} hour{'s' if int(hours) != 1 else ''}"
+    return f"{int(hours // 24)} days"
+
+
+def as_text(draft: Draft) -> str:
+    """The draft as plain text: the notes first (if any), then the message to send."""
+    lines: list[str] = []
+    if draft.notes:
+        lines += ["Before you send this:"] + [f"- {note}" for note in draft.notes] + ["", "-" * 60, ""]
+    lines += [f"Subject: {draft.subject}", "", draft.greeting, ""]
+    lines += [" ".join(draft.account), "", draft.summary, "", draft.request, ""]
+    if draft.attached:
+        lines += [draft.attached_heading] + [f"- {item}" for item in draft.attached] + [""]
+    if draft.to_gather:
+        lines += [draft.to_gather_heading] + [f"- {item}" for item in draft.to_gather] + [""]
+    lines += list(draft.closing)
+    return "\n".join(lines) + "\n"
+
+
+def as_markdown(draft: Draft) -> str:
+    """The draft as Markdown: notes as a quote, the subject as a heading, lists as lists."""
+    lines: list[str] = []
+    if draft.notes:
+        lines += ["> **Before you send this:**"] + [f"> - {note}" for note in draft.notes] + [""]
+    lines += [f"## {draft.subject}", "", draft.greeting, ""]
+    lines += [" ".join(draft.account), "", draft.summary, "", draft.request, ""]
+    if draft.attached:
+        lines += [f"**{draft.attached_heading}**", ""] + [f"- {item}" for item in draft.attached] + [""]
+    if draft.to_gather:
+        lines += [f"**{draft.to_gather_heading}**", ""] + [f"- {item}" for item in draft.to_gather] + [""]
+    lines += ["  \n".join(draft.closing)]
+    return "\n".join(lines) + "\n"
+
+
+def placeholders(text: str) -> list[str]:
+    """Every [[...]] placeholder left in a draft's text."""
+    return re.findall(r"\[\[(.+?)\]\]", text)
+
+
+
