@@ -80,8 +80,10 @@ def is_interactive(no_input: bool = False) -> bool:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    """Print one error sentence on stderr and return the Exit to raise."""
-    sys.stderr.write(f"refundadvisor: error: {message}\n")
+    """Print one error sentence on stderr (never echoing an API key) and return the Exit to raise."""
+    from .redact import mask
+
+    sys.stderr.write(f"refundadvisor: error: {mask(message)[0]}\n")
     return typer.Exit(code)
 
 

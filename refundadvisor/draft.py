@@ -47,19 +47,26 @@ def compose(assessment: Assessment, summary: Optional[str] = None) -> Draft:
     def fill(text: str) -> str:
         return _PLACEHOLDER.sub(lambda match: _show(assessment, match.group(1)), text)
 
+    account = tuple(fill(line) for line in template.account) + tuple(
+        dict.fromkeys(fill(line) for rule in fired for line in rule.draft_lines))
+    body = " ".join(account)
     attached, to_gather = [], []
     for entry in assessment.checklist:
         item = ruleset.checklist[entry.id]
-        if entry.have or (entry.id == SUMMARY_ITEM and summary):
+        if entry.id == SUMMARY_ITEM and summary:
+            continue  # the user's own account is in the message itself
+        if entry.have:
             attached.append(item.item)
-        else:
-            to_gather.append(f"[[{item.placeholder or item.item}]]")
+            continue
+        placeholder = f"[[{item.placeholder or item.item}]]"
+        # asked for once: the summary's own placeholder, or a line of the account, already asks
+        if entry.id != SUMMARY_ITEM and placeholder not in body:
+            to_gather.append(placeholder)
     return Draft(
         subject=fill(template.subject),
         notes=tuple(dict.fromkeys(note for rule in fired for note in rule.draft_notes)),
         greeting=fill(template.greeting),
-        account=tuple(fill(line) for line in template.account)
-        + tuple(dict.fromkeys(fill(line) for rule in fired for line in rule.draft_lines)),
+        account=account,
         summary=summary or "[[what happened, in your own words: when you noticed it and what you did]]",
         request=fill(template.requests[assessment.outcome.id]),
         attached_heading=template.attached,

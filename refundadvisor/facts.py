@@ -14,6 +14,7 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 from .conditions import evaluator
 from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
+from .redact import mask
 
 # Inputs beyond this are typos, not charges; it keeps arithmetic and output sane.
 MAX_NUMBER = Decimal("1e12")
@@ -28,11 +29,11 @@ _FALSE = {"n", "no", "false", "0", "off"}
 
 
 class FactError(ValueError):
-    """A value that does not fit its fact; the message says what would."""
+    """A value that does not fit its fact; the message says what would (never echoing a key)."""
 
     def __init__(self, fact: str, message: str):
         self.fact = fact
-        super().__init__(message)
+        super().__init__(mask(message)[0])
 
 
 class MissingFacts(Exception):
