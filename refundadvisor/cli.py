@@ -142,12 +142,41 @@ def root(
         check()
 
 
-def load_rules(explicit: Optional[str]):
+def load_rules(explicit: Optional[str], platform: Optional[str] = None):
     """The rule set to use, and what chose it (compiled once per file content, then cached)."""
     from .rulecache import load
 
-    path, chosen_by = paths.rules_path(explicit)
+    if explicit and platform:
+        raise CliError("give --rules or --platform, not both")
+    try:
+        path, chosen_by = paths.rules_path(explicit, platform=platform)
+    except paths.UnknownPlatform as error:
+        raise CliError(str(error)) from None
     return load(path), chosen_by
+
+
+def _ask_platform(now: datetime, no_color: bool):
+    """In the interview: which bundled platform charged the user; returns its rule set."""
+    from .interview import Interview
+    from .model import Choice, FactSpec
+    from .rulecache import load
+    from .render import make_console
+
+    rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
+    choices = tuple(Choice(name, f"{ruleset.title} (policy checked {ruleset.policy.verified_on})")
+                    for name, ruleset in rulesets.items())
+    question = FactSpec(name="platform", type="choice", question="Which platform charged you?", choices=choices,
+                        default=paths.DEFAULT_PLATFORM, has_default=True, ids=tuple(rulesets))
+    name = Interview(None, now, make_console(stderr=True, no_color=no_color)).ask(question, {})
+    return rulesets[name], "asked"
+
+
+def _asks_anything(raw: dict[str, Any], ago, answers) -> bool:
+    """Whether the interview will have questions (the facts every rule file needs are not all given)."""
+    if answers is not None:
+        return False
+    return any(raw.get(name) is None for name in ("charge_type", "amount", "cause")) or (
+        raw.get("charged_at") is None and ago is None)
 
 
 def parse_now(text: Optional[str]) -> datetime:
@@ -229,6 +258,16 @@ NoInputOpt = Annotated[bool, Opt("--no-input", help="Never prompt; fail at once 
 RulesOpt = Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")]
 NoColorOpt = Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")]
 NowOpt = Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")]
+PlatformOpt = Annotated[Optional[str], Opt("--platform", metavar="NAME", help="A bundled platform's rules: openrouter, anthropic or openai ('refundadvisor rules list') [default: $REFUNDADVISOR_PLATFORM, else openrouter].")]
+
+
+def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_text, no_color: bool):
+    """The rule set for a command that takes facts; in an interview with no platform chosen, ask."""
+    ruleset, chosen_by = load_rules(rules, platform)
+    if chosen_by == "bundled" and len(paths.bundled_platforms()) > 1 and is_interactive(no_input) \
+            and _asks_anything(raw, ago, answers):
+        ruleset, chosen_by = _ask_platform(parse_now(now_text), no_color)
+    return ruleset, chosen_by
 
 
 def _raw_facts(values: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +294,8 @@ def check(
     fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
     explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
-    no_input: NoInputOpt = False, rules: RulesOpt = None, no_color: NoColorOpt = False, now: NowOpt = None,
+    no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
+    now: NowOpt = None,
 ) -> None:
     """Check one charge: flags for what you know, questions for the rest (in a terminal).
 
@@ -271,7 +311,7 @@ def check(
     """
     raw = _raw_facts(locals())
     with user_errors():
-        ruleset, chosen_by = load_rules(rules)
+        ruleset, chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
         threshold = band_index(ruleset, fail_below)
         assessment = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color)
         if not quiet:
@@ -289,7 +329,8 @@ def draft(
     summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
     output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
     output_format: Annotated[str, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = "text",
-    no_input: NoInputOpt = False, rules: RulesOpt = None, no_color: NoColorOpt = False, now: NowOpt = None,
+    no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
+    now: NowOpt = None,
 ) -> None:
     """Write a support request for one charge, ready to complete and send.
 
@@ -308,7 +349,7 @@ def draft(
     with user_errors():
         if output_format not in ("text", "markdown"):
             raise CliError(f"--format: {output_format!r} is not a format; use text or markdown")
-        ruleset, _chosen_by = load_rules(rules)
+        ruleset, _chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
         assessment = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color)
         if assessment.ruleset.draft is None:
             raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
@@ -365,8 +406,9 @@ def batch(
     input_format: Annotated[str, Opt("--input-format", metavar="FORMAT", help="auto, jsonl or csv [default: auto: by the file name, else the first line].")] = "auto",
     fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when any row's verdict is below this band.")] = None,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="No summary or progress on stderr.")] = False,
-    rules: Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file (as for check).")] = None,
-    now: Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601).")] = None,
+    rules: RulesOpt = None,
+    platform: PlatformOpt = None,
+    now: NowOpt = None,
     jobs: Annotated[Optional[int], Opt("--jobs", metavar="N", help="Worker processes for long inputs [default: the CPUs available, at most 4].")] = None,
 ) -> None:
     """Assess many charges: one result per input row, in input order, streaming.
@@ -391,7 +433,7 @@ def batch(
             raise CliError(f"--format: {output_format!r} is not a format; use jsonl or csv")
         if input_format not in ("auto", "jsonl", "csv"):
             raise CliError(f"--input-format: {input_format!r} is not a format; use auto, jsonl or csv")
-        ruleset, _ = load_rules(rules)
+        ruleset, _ = load_rules(rules, platform)
         threshold = band_index(ruleset, fail_below)
         try:
             counts = _run_batch(ruleset, file, input_format, output_format, threshold, moment, quiet,
@@ -513,6 +555,16 @@ FormatOption = Annotated[str, Opt("--format", metavar="FORMAT", help="text or js
 StrictOption = Annotated[bool, Opt("--strict", help="Fail on warnings too.")]
 
 
+def _rule_file(path: Optional[str], platform: Optional[str]) -> str:
+    """The rule file a rules command works on: PATH, else as for check."""
+    if path and platform:
+        raise CliError("give a PATH or --platform, not both")
+    try:
+        return paths.rules_path(path, platform=platform)[0]
+    except paths.UnknownPlatform as error:
+        raise CliError(str(error)) from None
+
+
 def _format(value: str) -> str:
     if value not in ("text", "json"):
         raise CliError(f"--format: {value!r} is not a format; use text or json")
@@ -520,7 +572,8 @@ def _format(value: str) -> str:
 
 
 @rules_app.command("validate")
-def rules_validate(path: PathArgument = None, strict: StrictOption = False, output_format: FormatOption = "text") -> None:
+def rules_validate(path: PathArgument = None, platform: PlatformOpt = None, strict: StrictOption = False,
+                   output_format: FormatOption = "text") -> None:
     """Check a rule file and list every problem, located (path:line:col).
 
     Examples:
@@ -534,7 +587,7 @@ def rules_validate(path: PathArgument = None, strict: StrictOption = False, outp
 
     with user_errors():
         output_format = _format(output_format)
-        chosen, _ = paths.rules_path(path)
+        chosen = _rule_file(path, platform)
         ruleset, problems, sha = inspect(chosen)
         document = validation_document(chosen, sha, problems, ruleset)
         sys.stdout.write((to_json(document) if output_format == "json" else validation_text(document)) + "\n")
@@ -543,7 +596,8 @@ def rules_validate(path: PathArgument = None, strict: StrictOption = False, outp
 
 
 @rules_app.command("test")
-def rules_test(path: PathArgument = None, coverage: Annotated[bool, Opt("--coverage", help="List the rules and bands no test exercises.")] = False,
+def rules_test(path: PathArgument = None, platform: PlatformOpt = None,
+               coverage: Annotated[bool, Opt("--coverage", help="List the rules and bands no test exercises.")] = False,
                strict: StrictOption = False, output_format: FormatOption = "text") -> None:
     """Validate a rule file, then run the tests written in it (tests: and examples:).
 
@@ -559,7 +613,7 @@ def rules_test(path: PathArgument = None, coverage: Annotated[bool, Opt("--cover
 
     with user_errors():
         output_format = _format(output_format)
-        chosen, _ = paths.rules_path(path)
+        chosen = _rule_file(path, platform)
         ruleset, problems, sha = inspect(chosen)
         validation = validation_document(chosen, sha, problems, ruleset)
         if ruleset is None or (strict and validation["warnings"]):
@@ -576,7 +630,8 @@ def rules_test(path: PathArgument = None, coverage: Annotated[bool, Opt("--cover
 
 
 @rules_app.command("show")
-def rules_show(path: PathArgument = None, no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False) -> None:
+def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
+               no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False) -> None:
     """Show a rule file as tables: facts, causes, evidence, parameters, rules and bands.
 
     Example:
@@ -586,8 +641,26 @@ def rules_show(path: PathArgument = None, no_color: Annotated[bool, Opt("--no-co
     from .render import make_console, render_rules_show
 
     with user_errors():
-        ruleset, _ = load_rules(path)
+        ruleset, _ = load_rules(_rule_file(path, platform))
         render_rules_show(ruleset, make_console(no_color=no_color))
+
+
+@rules_app.command("list")
+def rules_list(output_format: FormatOption = "text") -> None:
+    """List the bundled platforms' rule files, with their policy dates and sources.
+
+    Example:
+
+      refundadvisor rules list
+    """
+    from .render import platforms_document, platforms_text, to_json
+    from .rulecache import load
+
+    with user_errors():
+        output_format = _format(output_format)
+        rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
+        document = platforms_document(rulesets, paths.DEFAULT_PLATFORM)
+        sys.stdout.write((to_json(document) if output_format == "json" else platforms_text(document)) + "\n")
 
 
 @rules_app.command("schema")

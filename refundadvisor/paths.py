@@ -8,14 +8,30 @@ from typing import Mapping, Optional
 
 APP = "refundadvisor"
 RULES_ENV = "REFUNDADVISOR_RULES"
+PLATFORM_ENV = "REFUNDADVISOR_PLATFORM"
+DEFAULT_PLATFORM = "openrouter"  # the platform of the root rules.yaml
+
+
+def _data_root() -> Path:
+    """Where the bundled rule files are: inside the installed package, or at the checkout's root."""
+    packaged = Path(__file__).parent  # the wheel carries rules.yaml and platforms/ here
+    if (packaged / "rules.yaml").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent
 
 
 def bundled_rules() -> Path:
-    """The default rule file: inside the installed package, or at the checkout's root."""
-    packaged = Path(__file__).with_name("rules.yaml")  # the wheel carries a copy here
-    if packaged.is_file():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "rules.yaml"
+    """The default rule file (OpenRouter)."""
+    return _data_root() / "rules.yaml"
+
+
+def bundled_platforms() -> dict[str, Path]:
+    """Every bundled rule file by platform name, the default first."""
+    found = {DEFAULT_PLATFORM: bundled_rules()}
+    folder = _data_root() / "platforms"
+    if folder.is_dir():
+        found.update({path.stem: path for path in sorted(folder.glob("*.yaml"))})
+    return found
 
 
 def config_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -30,12 +46,36 @@ def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / APP
 
 
-def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.environ) -> tuple[str, str]:
-    """Which rule file to use, and why: --rules > $REFUNDADVISOR_RULES > user config > bundled."""
+class UnknownPlatform(ValueError):
+    """A platform name with no bundled rule file."""
+
+    def __init__(self, name: str, source: str):
+        self.name, self.source = name, source
+        known = ", ".join(bundled_platforms())
+        super().__init__(f"{source}: no bundled rule file for platform {name!r}; bundled: {known} "
+                         "(or give any rule file with --rules)")
+
+
+def platform_path(name: str, source: str = "--platform") -> Path:
+    """The bundled rule file of a platform, or UnknownPlatform."""
+    found = bundled_platforms().get(name.strip().lower())
+    if found is None:
+        raise UnknownPlatform(name, source)
+    return found
+
+
+def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.environ,
+               platform: Optional[str] = None) -> tuple[str, str]:
+    """Which rule file to use, and why: --rules > --platform > $REFUNDADVISOR_RULES >
+    $REFUNDADVISOR_PLATFORM > the user's config > the bundled default."""
     if explicit:
         return explicit, "--rules"
+    if platform:
+        return str(platform_path(platform)), "--platform"
     if env.get(RULES_ENV):
         return env[RULES_ENV], RULES_ENV
+    if env.get(PLATFORM_ENV):
+        return str(platform_path(env[PLATFORM_ENV], PLATFORM_ENV)), PLATFORM_ENV
     user = config_dir(env) / "rules.yaml"
     if user.is_file():
         return str(user), "user config"

@@ -398,3 +398,28 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
+
+
+def platforms_document(rulesets: dict, default: str) -> dict[str, Any]:
+    """The bundled platforms, for `rules list --format json`."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "default": default,
+        "platforms": [
+            {"name": name, "title": ruleset.title, "currency": ruleset.currency, "policy": ruleset.policy.name,
+             "verified_on": ruleset.policy.verified_on, "path": ruleset.path,
+             "sources": [{"id": source.id, "title": source.title, "url": source.url, "sureness": source.sureness}
+                         for source in ruleset.policy.sources.values() if source.url]}
+            for name, ruleset in rulesets.items()
+        ],
+    }
+
+
+def platforms_text(document: dict[str, Any]) -> str:
+    """The bundled platforms for people: one block each, the default marked."""
+    lines = []
+    for platform in document["platforms"]:
+        mark = " (default)" if platform["name"] == document["default"] else ""
+        lines.append(f"{platform['name']}{mark}: {platform['title']}, {platform['policy']}, checked {platform['verified_on']}")
+        lines += [f"    {source['title']} ({source['sureness']}) {source['url']}" for source in platform["sources"]]
+    return "\n".join(lines)

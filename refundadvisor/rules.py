@@ -235,7 +235,8 @@ class _Compiler:
                 tests += [self.rule_test(example, where + (number,), known, entry.get("id"))
                           for number, example in enumerate(self.listing(entry["examples"], where))]
         tests = tuple(test for test in tests if test is not None)
-        self.unused_warnings(rules, checklist, always_checklist)
+        other_conditions = [item.when for item in (*deadlines, *estimates) if item.when is not None]
+        self.unused_warnings(rules, checklist, always_checklist, other_conditions)
         if any(problem.severity == "error" for problem in self.problems):
             return None
         return RuleSet(
@@ -802,12 +803,13 @@ class _Compiler:
                     isinstance(t, Test) and t.fact == fact and t.op in ("gt", "lt") for t in condition.items)):
                 self.error(ypath, "never-holds", f"the tests on {fact!r} exclude every value: this condition can never hold")
 
-    def unused_warnings(self, rules, checklist, always_checklist) -> None:
+    def unused_warnings(self, rules, checklist, always_checklist, other_conditions=()) -> None:
         used_items = set(always_checklist) | {item for rule in rules for item in rule.checklist}
         for item_id in checklist:
             if item_id not in used_items:
                 self.warn(("checklist",), "unused-item", f"checklist item {item_id!r} is never added by a rule")
         used_facts = {name for rule in rules for name in facts_used(rule.when)}
+        used_facts |= {name for condition in other_conditions for name in facts_used(condition)}
         for name, spec in self.facts.items():
             if spec.ask_when is not None:
                 used_facts |= facts_used(spec.ask_when)

@@ -29,6 +29,9 @@ def test_wheel_carries_the_rules(installed):
     wheel, _ = installed
     with zipfile.ZipFile(wheel) as archive:
         packaged = archive.read("refundadvisor/rules.yaml")
+        for name in ("openai", "anthropic"):
+            assert archive.read(f"refundadvisor/platforms/{name}.yaml") == (ROOT / "platforms" / f"{name}.yaml").read_bytes()
+        assert archive.read("refundadvisor/rules.schema.json")
     assert packaged == (ROOT / "rules.yaml").read_bytes()
 
 
@@ -43,3 +46,6 @@ def test_installed_wheel_runs_from_another_folder(installed, tmp_path):
     document = json.loads(result.stdout)
     assert document["outcome"]["id"] == "self-serve-refund"
     assert document["rules"]["path"].startswith(str(target))
+    other = subprocess.run([str(target / "bin" / "refundadvisor"), *args, "--platform", "anthropic"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert json.loads(other.stdout)["platform"]["id"] == "anthropic"

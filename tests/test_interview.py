@@ -33,6 +33,7 @@ def finish(child: pexpect.spawn) -> str:
 
 def test_a_whole_interview():
     child = spawn("check", "--now", NOW_TEXT)
+    answer(child, "> platform [openrouter]:", "")  # Enter takes the default
     answer(child, "> charge type:", "2")  # by number: usage
     answer(child, "> amount:", "18.20")
     answer(child, "> charged at:", "4h")
@@ -62,8 +63,8 @@ def test_unused_is_asked_only_for_top_ups_and_defaults_to_the_amount():
 
 
 def test_a_bad_answer_is_re_asked_with_the_reason():
-    child = spawn("check", "--now", NOW_TEXT, "--charge-type", "usage", "--ago", "3h", "--cause", "overuse",
-                  "--payment-method", "card", "--prior-refunds", "0", "--profile", "solo", "--usage-span-days", "1",
+    child = spawn("check", "--now", NOW_TEXT, "--platform", "openrouter", "--charge-type", "usage", "--ago", "3h",
+                  "--cause", "overuse", "--payment-method", "card", "--prior-refunds", "0", "--profile", "solo", "--usage-span-days", "1",
                   "--evidence", "none")
     answer(child, "> amount:", "12,50")
     child.expect_exact("write 12.50")
@@ -76,7 +77,7 @@ def test_a_bad_answer_is_re_asked_with_the_reason():
 
 
 def test_a_bad_choice_lists_the_valid_ones():
-    child = spawn("check", "--now", NOW_TEXT)
+    child = spawn("check", "--now", NOW_TEXT, "--platform", "openrouter")
     answer(child, "> charge type:", "gift")
     child.expect_exact("choose one of: topup, usage, subscription")
     answer(child, "> charge type:", "9")
@@ -98,7 +99,7 @@ def test_date_only_asks_for_the_hour_when_it_decides():
 
 
 def test_ctrl_c_says_one_line_and_exits_130():
-    child = spawn("check")
+    child = spawn("check", "--platform", "openrouter")
     child.expect_exact("> charge type:")
     child.sendcontrol("c")
     rest = finish(child)
@@ -107,7 +108,7 @@ def test_ctrl_c_says_one_line_and_exits_130():
 
 
 def test_ctrl_d_says_one_line_and_exits_non_zero():
-    child = spawn("check")
+    child = spawn("check", "--platform", "openrouter")
     child.expect_exact("> charge type:")
     child.sendeof()
     rest = finish(child)

@@ -1,0 +1,152 @@
+"""Rule files for other platforms: OpenAI and Anthropic beside OpenRouter, chosen by name."""
+
+from __future__ import annotations
+
+import json
+
+import pexpect
+import pytest
+from typer.testing import CliRunner
+
+from refundadvisor.cli import app
+from refundadvisor.paths import bundled_platforms
+
+from helpers import NOW_TEXT, ROOT
+from test_interview import answer, finish, spawn
+
+runner = CliRunner()
+PLATFORMS = ["openrouter", "anthropic", "openai"]  # the default, then by name
+
+# A handful of situations, the same facts for every platform.
+SITUATIONS = {
+    "credits bought by mistake, 3 h ago": ["--charge-type", "topup", "--amount", "50", "--ago", "3h",
+                                           "--cause", "unused-credits"],
+    "duplicate top-up, 3 days ago": ["--charge-type", "topup", "--amount", "50", "--ago", "3d",
+                                     "--cause", "duplicate-charge", "--evidence", "card-statement,receipts"],
+    "failed requests billed, 6 h ago": ["--charge-type", "usage", "--amount", "12", "--ago", "6h",
+                                        "--cause", "platform-error", "--evidence", "request-ids"],
+    "runaway script, 5 h ago": ["--charge-type", "usage", "--amount", "80", "--ago", "5h", "--cause", "runaway-script"],
+    "leaked key, 20 h ago": ["--charge-type", "usage", "--amount", "140", "--ago", "20h", "--cause", "unauthorized"],
+}
+EXPECTED = {  # (band, outcome) per platform, in PLATFORMS order: OpenRouter, Anthropic, OpenAI
+    "credits bought by mistake, 3 h ago": [("very-likely", "self-serve-refund"), ("very-unlikely", "decline-likely"),
+                                           ("very-unlikely", "decline-likely")],
+    "duplicate top-up, 3 days ago": [("likely", "full-refund"), ("likely", "partial-credit"),
+                                     ("very-likely", "full-refund")],
+    "failed requests billed, 6 h ago": [("very-likely", "full-refund"), ("likely", "partial-credit"),
+                                        ("very-likely", "full-refund")],
+    "runaway script, 5 h ago": [("very-unlikely", "decline-likely")] * 3,
+    "leaked key, 20 h ago": [("uncertain", "partial-credit"), ("uncertain", "partial-credit"),
+                             ("likely", "full-refund")],
+}
+
+
+def verdict(platform: str, args: list[str]) -> tuple[str, str]:
+    result = runner.invoke(app, ["check", "--now", NOW_TEXT, "--json", "--platform", platform, *args])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    return document["likelihood"]["band"], document["outcome"]["id"]
+
+
+def test_three_platforms_are_bundled():
+    assert list(bundled_platforms()) == PLATFORMS
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_each_bundled_file_validates_clean_and_its_tests_cover_everything(name):
+    validated = runner.invoke(app, ["rules", "validate", "--platform", name, "--strict"])
+    assert validated.exit_code == 0 and "0 warnings" in validated.stdout, validated.stdout
+    tested = runner.invoke(app, ["rules", "test", "--platform", name, "--coverage", "--format", "json"])
+    report = json.loads(tested.stdout)
+    assert tested.exit_code == 0 and report["failed"] == 0
+    assert report["coverage"] == {"uncovered_rules": [], "uncovered_bands": []}
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_each_file_names_its_platform_cites_primary_sources_and_has_a_date(name):
+    from refundadvisor.rules import load
+
+    ruleset, _ = load(str(bundled_platforms()[name]))
+    assert ruleset.platform == name
+    assert ruleset.policy.verified_on == "2026-11-30"
+    primary = {source.id for source in ruleset.policy.sources.values() if source.sureness == "primary"}
+    assert primary, name
+    for rule in ruleset.rules:  # a rule that states policy cites a primary source
+        if rule.cap is not None and rule.outcome == "decline-likely" and "published" not in rule.why.lower():
+            assert primary & set(rule.sources) or any(s.startswith("seed-") for s in rule.sources), rule.id
+    for source in ruleset.policy.sources.values():  # nothing uncertain drives the verdict
+        assert source.sureness != "uncertain", source.id
+
+
+def test_the_same_facts_give_different_verdicts_where_the_policies_differ():
+    table = {situation: [verdict(platform, args) for platform in PLATFORMS] for situation, args in SITUATIONS.items()}
+    assert table == EXPECTED
+
+
+def test_platform_from_the_environment_and_conflicts():
+    args = ["check", "--json", "--now", NOW_TEXT, *SITUATIONS["credits bought by mistake, 3 h ago"]]
+    from_env = runner.invoke(app, args, env={"REFUNDADVISOR_PLATFORM": "anthropic"})
+    document = json.loads(from_env.stdout)
+    assert (document["platform"]["id"], document["rules"]["chosen_by"]) == ("anthropic", "REFUNDADVISOR_PLATFORM")
+    flag_wins = json.loads(runner.invoke(app, [*args, "--platform", "openai"],
+                                         env={"REFUNDADVISOR_PLATFORM": "anthropic"}).stdout)
+    assert flag_wins["platform"]["id"] == "openai"
+    both = runner.invoke(app, [*args, "--platform", "openai", "--rules", str(ROOT / "rules.yaml")])
+    assert both.exit_code == 2 and "not both" in both.stderr
+    unknown = runner.invoke(app, [*args, "--platform", "gemini"])
+    assert unknown.exit_code == 2 and "bundled: openrouter, anthropic, openai" in unknown.stderr
+    bad_env = runner.invoke(app, args, env={"REFUNDADVISOR_PLATFORM": "gemini"})
+    assert bad_env.exit_code == 2 and "REFUNDADVISOR_PLATFORM: no bundled rule file" in bad_env.stderr
+
+
+def test_a_fact_a_platform_does_not_have_is_a_usage_error():
+    result = runner.invoke(app, ["check", "--platform", "openai", *SITUATIONS["credits bought by mistake, 3 h ago"],
+                                 "--unused", "10"])
+    assert result.exit_code == 2 and "has no fact 'unused'" in result.stderr
+    crypto = runner.invoke(app, ["check", "--platform", "anthropic", *SITUATIONS["runaway script, 5 h ago"],
+                                 "--payment-method", "crypto"])
+    assert crypto.exit_code == 2 and "choose one of: card, other" in crypto.stderr
+
+
+def test_rules_list_shows_platforms_with_dates_and_sources():
+    text = runner.invoke(app, ["rules", "list"]).stdout
+    assert "openrouter (default): OpenRouter" in text and "openai: OpenAI API" in text and "anthropic: Anthropic API" in text
+    assert "https://help.openai.com/en/articles/8264778" in text
+    document = json.loads(runner.invoke(app, ["rules", "list", "--format", "json"]).stdout)
+    assert [item["name"] for item in document["platforms"]] == PLATFORMS
+    assert all(item["verified_on"] and item["sources"] for item in document["platforms"])
+
+
+def test_drafts_and_batches_take_the_platform():
+    draft = runner.invoke(app, ["draft", "--now", NOW_TEXT, "--platform", "anthropic",
+                                *SITUATIONS["failed requests billed, 6 h ago"]]).stdout
+    assert draft.splitlines()[0].startswith("Subject: Billing question") and "Hello Anthropic API support," in draft
+    rows = json.dumps({"charge_type": "topup", "amount": 50, "ago": "3h", "cause": "unused-credits"}) + "\n"
+    out = runner.invoke(app, ["batch", "-", "--platform", "openai", "--now", NOW_TEXT], input=rows).stdout
+    assert json.loads(out)["outcome"]["id"] == "decline-likely"
+
+
+def test_the_interview_asks_for_the_platform():
+    child = spawn("check", "--now", NOW_TEXT)
+    child.expect_exact("Which platform charged you?")
+    answer(child, "> platform [openrouter]:", "3")  # by number: openai
+    answer(child, "> charge type:", "usage")
+    answer(child, "> amount:", "12")
+    answer(child, "> charged at:", "6h")
+    answer(child, "> cause:", "platform-error")
+    answer(child, "> payment method [card]:", "")
+    answer(child, "> prior refunds [0]:", "")
+    answer(child, "> profile [solo]:", "")
+    answer(child, "> usage span days [1]:", "")
+    answer(child, "> evidence [none]:", "")
+    child.expect_exact("Refund likelihood: OpenAI API")
+    finish(child)
+    assert child.exitstatus == 0
+
+
+def test_no_platform_question_when_one_was_chosen():
+    child = spawn("check", "--now", NOW_TEXT, "--platform", "anthropic")
+    index = child.expect_exact(["Which platform charged you?", "> charge type:"])
+    assert index == 1
+    child.sendcontrol("c")
+    finish(child)
