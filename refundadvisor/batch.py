@@ -123,10 +123,12 @@ class RowAssessor:
     What repeats is prepared once: parsed values (cached), and the JSON of each band, outcome
     and rule's reason, so that a result line is joined from pieces rather than serialised."""
 
-    def __init__(self, ruleset: RuleSet, now: datetime, output_format: str = "jsonl"):
+    def __init__(self, ruleset: RuleSet, now: datetime, output_format: str = "jsonl", history=None):
         self.ruleset = ruleset
         self.now = now
         self.csv = output_format == "csv"
+        self.history = history if history is not None and history.exists() else None
+        self.summaries: dict = {}  # cause -> what the history says (it does not change during a batch)
         self.parsed: dict = {}
         self.bands = {band.id: f'"likelihood":{{"band":"{band.id}","label":{_json(band.label)},"score":'
                       for band in ruleset.bands}
@@ -140,7 +142,10 @@ class RowAssessor:
             return self.failure(row, row_id, None, row.error)
         answers = {key: value for key, value in row.values.items() if key != ROW_ID}
         try:
-            facts, warnings = prepare(self.ruleset, parse_answers(self.ruleset, answers, self.now, self.parsed), self.now)
+            given = parse_answers(self.ruleset, answers, self.now, self.parsed)
+            if self.history is not None:
+                self.fill_from_history(given)
+            facts, warnings = prepare(self.ruleset, given, self.now)
         except FactError as error:
             return self.failure(row, row_id, error.fact, str(error))
         except MissingFacts as error:
@@ -164,6 +169,20 @@ class RowAssessor:
                 f'"reasons":[{",".join([self.reasons[index] for index in fired])}],'
                 f'"checklist_missing":{listed},"warnings":{_json(list(warnings)) if warnings else "[]"}}}')
         return RowResult(text, row.line, band)
+
+    def fill_from_history(self, given: dict[str, Any]) -> None:
+        """The counts of earlier requests a row does not give, from the user's history."""
+        from .history import FACTS_FROM_SUMMARY
+
+        cause = given.get("cause")
+        if cause is None or given.get("prior_refunds") is not None:
+            return
+        if cause not in self.summaries:
+            self.summaries[cause] = self.history.summary(self.ruleset.platform, cause, self.now)
+        summary = self.summaries[cause]
+        for fact, field in FACTS_FROM_SUMMARY.items():
+            if fact in self.ruleset.facts and given.get(fact) is None:
+                given[fact] = getattr(summary, field)
 
     def failure(self, row: Row, row_id: Any, key: Optional[str], message: str) -> RowResult:
         if self.csv:
@@ -252,9 +271,9 @@ def assess_chunk(assessor: RowAssessor, chunk: Chunk) -> ChunkResult:
 _worker: Optional[RowAssessor] = None
 
 
-def _start_worker(ruleset: RuleSet, now: datetime, output_format: str) -> None:
+def _start_worker(ruleset: RuleSet, now: datetime, output_format: str, history) -> None:
     global _worker
-    _worker = RowAssessor(ruleset, now, output_format)
+    _worker = RowAssessor(ruleset, now, output_format, history)
 
 
 def _work(chunk: Chunk) -> ChunkResult:
@@ -262,7 +281,7 @@ def _work(chunk: Chunk) -> ChunkResult:
 
 
 def assess_chunks(ruleset: RuleSet, chunks: Iterator[Chunk], now: datetime, output_format: str = "jsonl",
-                  jobs: int = 1) -> Iterator[ChunkResult]:
+                  jobs: int = 1, history=None) -> Iterator[ChunkResult]:
     """Each chunk's results, in input order; with jobs > 1 and more than one chunk, chunks are
     assessed in that many worker processes."""
     first = next(chunks, None)
@@ -270,7 +289,7 @@ def assess_chunks(ruleset: RuleSet, chunks: Iterator[Chunk], now: datetime, outp
         return
     second = next(chunks, None)
     if jobs <= 1 or second is None:
-        assessor = RowAssessor(ruleset, now, output_format)
+        assessor = RowAssessor(ruleset, now, output_format, history)
         for chunk in itertools.chain((first,) if second is None else (first, second), chunks):
             yield assess_chunk(assessor, chunk)
         return
@@ -278,7 +297,7 @@ def assess_chunks(ruleset: RuleSet, chunks: Iterator[Chunk], now: datetime, outp
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with context.Pool(jobs, initializer=_start_worker, initargs=(ruleset, now, output_format)) as pool:
+    with context.Pool(jobs, initializer=_start_worker, initargs=(ruleset, now, output_format, history)) as pool:
         pending: collections.deque = collections.deque()
         for chunk in itertools.chain((first, second), chunks):
             pending.append(pool.apply_async(_work, (chunk,)))

@@ -8,7 +8,7 @@ import os
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Iterator, NamedTuple, Optional
 
 import typer
 
@@ -31,6 +31,8 @@ FACT_FLAGS = {
     "unused": "--unused",
     "prior_refunds": "--prior-refunds",
     "similar_prior": "--similar-prior",
+    "prior_denials": "--prior-denials",
+    "requests_90d": "--requests-90d",
     "warned": "--warned/--not-warned",
     "profile": "--profile",
     "usage_span_days": "--usage-span-days",
@@ -91,6 +93,7 @@ def fail(message: str, code: int) -> typer.Exit:
 def user_errors() -> Iterator[None]:
     """Turn every expected failure into one sentence on stderr and a documented exit code."""
     from .facts import FactError, MissingFacts
+    from .history import HistoryError
     from .problems import RulesError
 
     try:
@@ -117,6 +120,8 @@ def user_errors() -> Iterator[None]:
         raise fail("interrupted; nothing was checked", EXIT_INTERRUPTED) from None
     except EOFError:
         raise fail("input ended before the interview finished; nothing was checked", EXIT_USAGE) from None
+    except HistoryError as error:
+        raise fail(str(error), EXIT_DATA) from None
 
 
 def _flag_for_missing(name: str) -> str:
@@ -247,8 +252,12 @@ AgoOpt = Annotated[Optional[str], Opt("--ago", metavar="DURATION", help="Or how 
 CauseOpt = Annotated[Optional[str], Opt("--cause", metavar="ID", help="What happened, a cause id from the rule file, e.g. duplicate-charge ('refundadvisor rules show' lists them).")]
 PaymentOpt = Annotated[Optional[str], Opt("--payment-method", metavar="ID", help="card, crypto or other [default: card].")]
 UnusedOpt = Annotated[Optional[str], Opt("--unused", metavar="N", help="Top-ups: how much of the credits is still unused [default: the whole amount].")]
-PriorOpt = Annotated[Optional[str], Opt("--prior-refunds", metavar="N", help="Refunds you asked for in the last 12 months [default: 0].")]
-SimilarOpt = Annotated[Optional[str], Opt("--similar-prior", metavar="N", help="Of those, how many for the same kind of reason [default: 0].")]
+PriorOpt = Annotated[Optional[str], Opt("--prior-refunds", metavar="N", help="Refunds you asked for in the last 12 months [default: 0, or from your history].")]
+SimilarOpt = Annotated[Optional[str], Opt("--similar-prior", metavar="N", help="Of those, how many for the same kind of reason [default: 0, or from your history].")]
+DenialsOpt = Annotated[Optional[str], Opt("--prior-denials", metavar="N", help="Of those, how many were turned down [default: 0, or from your history].")]
+Recent90Opt = Annotated[Optional[str], Opt("--requests-90d", metavar="N", help="Of those, how many in the last 90 days [default: 0, or from your history].")]
+HistoryOpt = Annotated[Optional[str], Opt("--history", metavar="PATH", help="The refund history database [default: $REFUNDADVISOR_HOME/history.db, else ~/.local/share/refundadvisor/history.db].")]
+NoHistoryOpt = Annotated[bool, Opt("--no-history", help="Do not read your refund history for the counts of earlier requests.")]
 WarnedOpt = Annotated[Optional[bool], Opt("--warned/--not-warned", help="Whether support has warned you about refund requests [default: not warned].")]
 ProfileOpt = Annotated[Optional[str], Opt("--profile", metavar="ID", help="casual, solo or team [default: solo].")]
 SpanOpt = Annotated[Optional[str], Opt("--usage-span-days", metavar="N", help="Over how many days the disputed usage ran [default: 1].")]
@@ -275,27 +284,50 @@ def _raw_facts(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in FACT_FLAGS if name != "ago"}
 
 
-def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: bool, no_color: bool):
-    """The assessment of the facts given (asking for the rest in a terminal)."""
+class Context(NamedTuple):
+    """What a facts command worked out besides the assessment."""
+
+    history: Any  # the History used (None with --no-history)
+    summary: Any  # what it said (None when not used)
+    interviewed: bool
+
+
+def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: bool, no_color: bool,
+                    history_path: Optional[str] = None, no_history: bool = False):
+    """The assessment of the facts given (asking for the rest in a terminal), with what the
+    user's refund history says filled in for the counts of earlier requests not given."""
+    from .advisor import fill_from_history
+    from .history import History
+
     moment = parse_now(now)
     given = gather_facts(ruleset, raw, ago, moment, answers)
     origin = {name: "given" for name in given}
+    history = None if no_history else History(paths.history_path(history_path))
+    state = {"summary": fill_from_history(ruleset, given, origin, history, moment)}
+
+    def refill() -> None:
+        if state["summary"] is None:
+            state["summary"] = fill_from_history(ruleset, given, origin, history, moment)
+
     interactive = is_interactive(no_input) and answers != "-"
-    return _assess(ruleset, given, origin, moment, interactive, no_color)
+    assessment = _assess(ruleset, given, origin, moment, interactive, no_color, refill)
+    return assessment, Context(history, state["summary"], interactive and any(v == "asked" for v in origin.values()))
 
 
 @app.command("check")
 def check(
     charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
     cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
-    similar_prior: SimilarOpt = None, warned: WarnedOpt = None, profile: ProfileOpt = None,
+    similar_prior: SimilarOpt = None, prior_denials: DenialsOpt = None, requests_90d: Recent90Opt = None,
+    warned: WarnedOpt = None, profile: ProfileOpt = None,
     usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
     json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
     fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
     explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
     no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
-    now: NowOpt = None,
+    now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
+    record: Annotated[bool, Opt("--record", help="Record this request in your history (as pending); in a terminal you are asked.")] = False,
 ) -> None:
     """Check one charge: flags for what you know, questions for the rest (in a terminal).
 
@@ -313,9 +345,10 @@ def check(
     with user_errors():
         ruleset, chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
         threshold = band_index(ruleset, fail_below)
-        assessment = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color)
+        assessment, context = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color, history, no_history)
         if not quiet:
-            _print(assessment, chosen_by, json_output, explain, no_color)
+            _print(assessment, chosen_by, json_output, explain, no_color, context)
+        _maybe_record(assessment, context, record, history, no_color, json_output or quiet)
     if is_below(ruleset, assessment.band.id, threshold):
         raise typer.Exit(EXIT_BELOW)
 
@@ -324,13 +357,14 @@ def check(
 def draft(
     charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
     cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
-    similar_prior: SimilarOpt = None, warned: WarnedOpt = None, profile: ProfileOpt = None,
+    similar_prior: SimilarOpt = None, prior_denials: DenialsOpt = None, requests_90d: Recent90Opt = None,
+    warned: WarnedOpt = None, profile: ProfileOpt = None,
     usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
     summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
     output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
     output_format: Annotated[str, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = "text",
     no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
-    now: NowOpt = None,
+    now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
 ) -> None:
     """Write a support request for one charge, ready to complete and send.
 
@@ -350,7 +384,7 @@ def draft(
         if output_format not in ("text", "markdown"):
             raise CliError(f"--format: {output_format!r} is not a format; use text or markdown")
         ruleset, _chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
-        assessment = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color)
+        assessment, _context = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color, history, no_history)
         if assessment.ruleset.draft is None:
             raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
         composed = compose(assessment, summary)
@@ -372,7 +406,7 @@ def draft(
             sys.stdout.write(text)
 
 
-def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool):
+def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool, refill=None):
     from .advisor import advise, time_of_day_matters
 
     if interactive:
@@ -380,21 +414,50 @@ def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool):
         from .render import make_console
 
         interview = Interview(ruleset, moment, make_console(stderr=True, no_color=no_color))
-        interview.complete(given, origin)
+        interview.complete(given, origin, refill)
         if time_of_day_matters(ruleset, given, moment):
             given["charged_at"] = interview.ask_time_of_day(given["charged_at"])
     return advise(ruleset, given, moment, origin)
 
 
-def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_color: bool) -> None:
+def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_color: bool, context=None) -> None:
+    history = None
+    if context is not None and context.summary is not None:
+        history = {"path": str(context.history.path), **context.summary._asdict()}
     if json_output:
         from .render import assessment_document, to_json
 
-        sys.stdout.write(to_json(assessment_document(assessment, chosen_by, explain)) + "\n")
+        sys.stdout.write(to_json(assessment_document(assessment, chosen_by, explain, history)) + "\n")
         return
     from .render import make_console, render_human
 
-    render_human(assessment, make_console(no_color=no_color), chosen_by, explain)
+    render_human(assessment, make_console(no_color=no_color), chosen_by, explain, history)
+
+
+def _maybe_record(assessment, context, record: bool, history_path: Optional[str], no_color: bool, silent: bool) -> None:
+    """Record the request in the history: with --record, or if the user says so after an interview."""
+    from .history import History
+
+    if not record:
+        if not context.interviewed or silent:
+            return
+        from .interview import Interview
+        from .render import make_console
+
+        console = make_console(stderr=True, no_color=no_color)
+        if not Interview(None, assessment.facts.now, console).confirm("Record this request in your refund history?"):
+            return
+    history = context.history or History(paths.history_path(history_path))
+    facts = assessment.facts.values
+    charge = facts.get("charged_at")
+    entry_id = history.add({
+        "platform": assessment.ruleset.platform, "cause": facts.get("cause"), "amount": facts.get("amount"),
+        "currency": assessment.ruleset.currency, "charged_at": charge.at.isoformat() if charge else None,
+        "asked_at": assessment.facts.now.isoformat(), "outcome": "pending",
+        "note": f"checked: {assessment.band.id} ({assessment.score})",
+    }, now=assessment.facts.now)
+    sys.stderr.write(f"refundadvisor: recorded as request {entry_id} in {history.path}; "
+                     f"'refundadvisor history update {entry_id} --outcome granted' once support answers\n")
 
 
 # --- refundadvisor batch ---------------------------------------------------------------------------
@@ -410,6 +473,7 @@ def batch(
     platform: PlatformOpt = None,
     now: NowOpt = None,
     jobs: Annotated[Optional[int], Opt("--jobs", metavar="N", help="Worker processes for long inputs [default: the CPUs available, at most 4].")] = None,
+    history: HistoryOpt = None, no_history: NoHistoryOpt = False,
 ) -> None:
     """Assess many charges: one result per input row, in input order, streaming.
 
@@ -436,8 +500,11 @@ def batch(
         ruleset, _ = load_rules(rules, platform)
         threshold = band_index(ruleset, fail_below)
         try:
+            from .history import History
+
+            store = None if no_history else History(paths.history_path(history))
             counts = _run_batch(ruleset, file, input_format, output_format, threshold, moment, quiet,
-                                jobs or default_jobs())
+                                jobs or default_jobs(), store)
         except InputError as error:
             raise CliError(f"{file}: {error}") from None
     if counts["failed"]:
@@ -464,7 +531,7 @@ def _open_input(path: str):
 
 
 def _run_batch(ruleset, path: str, input_format: str, output_format: str, threshold, moment, quiet: bool,
-               jobs: int) -> dict:
+               jobs: int, history=None) -> dict:
     from .batch import CSV_COLUMNS, InputError, assess_chunks, detect_format, read_chunks
 
     stream = _open_input(path)
@@ -484,7 +551,7 @@ def _run_batch(ruleset, path: str, input_format: str, output_format: str, thresh
     below = {band.id for band in ruleset.bands if is_below(ruleset, band.id, threshold)}
     progress = _progress(quiet)
     try:
-        for result in assess_chunks(ruleset, chunks, moment, output_format, jobs):
+        for result in assess_chunks(ruleset, chunks, moment, output_format, jobs, history):
             sys.stdout.write(result.text)
             counts["rows"] += result.rows
             counts["failed"] += len(result.failed_lines)
@@ -538,6 +605,296 @@ def _batch_summary(ruleset, counts: dict, failed_lines: list[int], bands: dict[s
     if counts["below"]:
         text += f", {counts['below']} below --fail-below"
     sys.stderr.write(text + "\n")
+
+
+# --- refundadvisor history ... --------------------------------------------------------------------
+
+history_app = typer.Typer(
+    help="Your own record of refund requests: what support will see when you ask again.\n\nExamples:\n\n"
+         "  refundadvisor history\n\n  refundadvisor history add --platform openrouter --cause runaway-script --amount 40\n\n"
+         "  refundadvisor history update 3 --outcome denied",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(history_app, name="history")
+OUTCOME_HELP = "pending, granted, partial or denied"
+
+
+def _history(path: Optional[str]):
+    from .history import History
+
+    return History(paths.history_path(path))
+
+
+def _entry_platform_ruleset(platform: str):
+    """The bundled rule set of a platform named in the history, or None for another platform."""
+    from .rulecache import load
+
+    found = paths.bundled_platforms().get(platform)
+    return load(str(found)) if found else None
+
+
+@history_app.callback(invoke_without_command=True)
+def history_main(
+    ctx: typer.Context,
+    history: HistoryOpt = None,
+    json_output: Annotated[bool, Opt("--json", help="Print the pattern as JSON.")] = False,
+    now: NowOpt = None,
+) -> None:
+    """With no command: the pattern of your requests as support would see it, per platform."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .advisor import history_pattern
+    from .render import history_document, history_text, to_json
+
+    with user_errors():
+        moment = parse_now(now)
+        store = _history(history)
+        entries = store.entries()
+        platforms = {}
+        for platform in dict.fromkeys(entry.platform for entry in entries):
+            ruleset = _entry_platform_ruleset(platform)
+            mine = [entry for entry in entries if entry.platform == platform]
+            summaries = {cause: store.summary(platform, cause, moment) for cause in dict.fromkeys(e.cause for e in mine)}
+            crossings = history_pattern(ruleset, summaries) if ruleset else []
+            platforms[platform] = (ruleset, mine, summaries, crossings)
+        document = history_document(str(store.path), platforms, moment)
+        sys.stdout.write((to_json(document) if json_output else history_text(document)) + "\n")
+
+
+@history_app.command("add")
+def history_add(
+    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help="Which platform you asked [default: $REFUNDADVISOR_PLATFORM, else openrouter].")] = None,
+    cause: Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked, a cause id of that platform's rule file.")] = None,
+    outcome: Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + " [default: pending].")] = None,
+    amount: Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount you asked about.")] = None,
+    asked_at: Annotated[Optional[str], Opt("--asked-at", metavar="WHEN", help="When you asked (ISO 8601 date or date-time) [default: now].")] = None,
+    charged_at: Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When the charge was (ISO 8601).")] = None,
+    returned: Annotated[Optional[str], Opt("--returned", metavar="N", help="How much came back.")] = None,
+    note: Annotated[Optional[str], Opt("--note", metavar="TEXT", help="Anything worth remembering (API keys are removed).")] = None,
+    history: HistoryOpt = None, no_input: NoInputOpt = False, now: NowOpt = None,
+) -> None:
+    """Record a refund request; in a terminal you are asked for what is missing.
+
+    Example:
+
+      refundadvisor history add --platform openai --cause duplicate-charge --amount 20 --outcome granted --returned 20
+    """
+    from .history import OUTCOMES
+    from .redact import mask
+
+    with user_errors():
+        moment = parse_now(now)
+        name = (platform or os.environ.get(paths.PLATFORM_ENV) or paths.DEFAULT_PLATFORM).strip().lower()
+        ruleset = _entry_platform_ruleset(name)
+        values = {"platform": name, "cause": cause, "outcome": outcome, "amount": amount, "asked_at": asked_at,
+                  "charged_at": charged_at, "returned": returned, "note": mask(note)[0] if note else None,
+                  "currency": ruleset.currency if ruleset else None}
+        causes = ruleset.facts["cause"] if ruleset and "cause" in ruleset.facts else None
+        if is_interactive(no_input) and (cause is None or outcome is None):
+            _ask_history_entry(values, causes, moment)
+        if values["cause"] is None:
+            raise CliError("missing --cause; pass it, or run in a terminal to be asked")
+        if causes is not None and values["cause"] not in causes.choice_ids():
+            raise CliError(f"--cause: {values['cause']!r} is not a cause of {name}; choose one of: {', '.join(causes.choice_ids())}")
+        if values["outcome"] is not None and values["outcome"] not in OUTCOMES:
+            raise CliError(f"--outcome: {values['outcome']!r} is not one of {', '.join(OUTCOMES)}")
+        store = _history(history)
+        entry_id = store.add(values, now=moment)
+        sys.stdout.write(f"{entry_id}\n")
+        sys.stderr.write(f"refundadvisor: recorded as request {entry_id} in {store.path}\n")
+
+
+def _ask_history_entry(values: dict, causes, moment) -> None:
+    """Ask, in a terminal, for the cause and outcome of a request to record."""
+    from .history import OUTCOMES
+    from .interview import Interview
+    from .model import Choice, FactSpec
+    from .render import make_console
+
+    interview = Interview(None, moment, make_console(stderr=True))
+    if values["cause"] is None and causes is not None:
+        values["cause"] = interview.ask(causes, {})
+    if values["outcome"] is None:
+        question = FactSpec(name="outcome", type="choice", question="What did support answer?",
+                            choices=tuple(Choice(outcome, outcome) for outcome in OUTCOMES), default="pending",
+                            has_default=True, ids=OUTCOMES)
+        values["outcome"] = interview.ask(question, {})
+
+
+@history_app.command("list")
+def history_list(
+    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help="Only this platform's requests.")] = None,
+    json_output: Annotated[bool, Opt("--json", help="Print a JSON array.")] = False,
+    history: HistoryOpt = None, no_color: NoColorOpt = False,
+) -> None:
+    """List the recorded requests, oldest first.
+
+    Example:
+
+      refundadvisor history list --platform openrouter --json
+    """
+    from .render import entries_table, to_json
+
+    with user_errors():
+        entries = _history(history).entries(platform.strip().lower() if platform else None)
+        if json_output:
+            sys.stdout.write(to_json([entry.as_dict() for entry in entries]) + "\n")
+        else:
+            from .render import make_console
+
+            entries_table(entries, make_console(no_color=no_color))
+
+
+@history_app.command("update")
+def history_update(
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The request's id ('refundadvisor history list').")],
+    outcome: Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + ".")] = None,
+    returned: Annotated[Optional[str], Opt("--returned", metavar="N", help="How much came back.")] = None,
+    amount: Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount you asked about.")] = None,
+    cause: Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked.")] = None,
+    asked_at: Annotated[Optional[str], Opt("--asked-at", metavar="WHEN", help="When you asked.")] = None,
+    charged_at: Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When the charge was.")] = None,
+    note: Annotated[Optional[str], Opt("--note", metavar="TEXT", help="A note (replaces the old one).")] = None,
+    history: HistoryOpt = None, now: NowOpt = None,
+) -> None:
+    """Change a recorded request, e.g. its outcome once support answers.
+
+    Example:
+
+      refundadvisor history update 3 --outcome partial --returned 12.50
+    """
+    from .redact import mask
+
+    with user_errors():
+        changes = {"outcome": outcome, "returned": returned, "amount": amount, "cause": cause, "asked_at": asked_at,
+                   "charged_at": charged_at, "note": mask(note)[0] if note else None}
+        if all(value is None for value in changes.values()):
+            raise CliError("nothing to change; give --outcome, --returned, --amount, --cause, --asked-at, --charged-at or --note")
+        entry = _history(history).update(entry_id, changes, now=parse_now(now))
+        sys.stderr.write(f"refundadvisor: request {entry.id} is now {entry.outcome}\n")
+
+
+@history_app.command("remove")
+def history_remove(
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The request's id.")],
+    yes: Annotated[bool, Opt("--yes", "-y", help="Remove without asking (for scripts).")] = False,
+    history: HistoryOpt = None, no_input: NoInputOpt = False,
+) -> None:
+    """Remove a recorded request (asks first in a terminal).
+
+    Example:
+
+      refundadvisor history remove 3 --yes
+    """
+    with user_errors():
+        store = _history(history)
+        entry = store.get(entry_id)
+        if not yes:
+            if not is_interactive(no_input):
+                raise CliError("removing needs confirmation: pass --yes, or run in a terminal to be asked")
+            from .interview import Interview
+            from .render import make_console
+
+            question = f"Remove request {entry.id} ({entry.platform}, {entry.cause}, asked {entry.asked_at[:10]})?"
+            if not Interview(None, datetime.now(timezone.utc), make_console(stderr=True)).confirm(question):
+                sys.stderr.write("refundadvisor: nothing removed\n")
+                return
+        store.remove(entry_id)
+        sys.stderr.write(f"refundadvisor: removed request {entry_id}\n")
+
+
+@history_app.command("export")
+def history_export(
+    output: Annotated[str, Opt("--output", "-o", metavar="FILE", help="Where to write ('-' for stdout).")] = "-",
+    output_format: Annotated[str, Opt("--format", metavar="FORMAT", help="jsonl or csv [default: jsonl].")] = "jsonl",
+    history: HistoryOpt = None,
+) -> None:
+    """Write every recorded request as JSON Lines (or CSV), for a backup or another machine.
+
+    Example:
+
+      refundadvisor history export --output history.jsonl
+    """
+    from .history import FIELDS
+
+    with user_errors():
+        if output_format not in ("jsonl", "csv"):
+            raise CliError(f"--format: {output_format!r} is not a format; use jsonl or csv")
+        rows = list(_history(history).export_rows())
+        text = _history_text(rows, output_format, FIELDS)
+        if output == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                with open(output, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(text)
+            except (OSError, ValueError) as error:
+                raise CliError(f"--output: cannot write {output!r} ({getattr(error, 'strerror', None) or error})",
+                               EXIT_DATA) from None
+            sys.stderr.write(f"refundadvisor: exported {len(rows)} requests to {output}\n")
+
+
+def _history_text(rows: list[dict], output_format: str, fields) -> str:
+    import csv
+    import io
+    import json
+
+    if output_format == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=True) + "\n" for row in rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@history_app.command("import")
+def history_import(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="JSON Lines or CSV from 'history export' ('-' for stdin).")],
+    input_format: Annotated[str, Opt("--format", metavar="FORMAT", help="auto, jsonl or csv [default: auto].")] = "auto",
+    history: HistoryOpt = None,
+) -> None:
+    """Add the requests of an export; all or nothing, and the same request twice is skipped.
+
+    Example:
+
+      refundadvisor history import history.jsonl
+    """
+    import csv
+    import json
+
+    from .batch import InputError, detect_format
+
+    with user_errors():
+        if input_format not in ("auto", "jsonl", "csv"):
+            raise CliError(f"--format: {input_format!r} is not a format; use auto, jsonl or csv")
+        try:
+            text = _open_input(file).read()
+        except InputError as error:
+            raise CliError(f"{file}: {error}") from None
+        except UnicodeDecodeError:
+            raise CliError(f"{file}: is not UTF-8 text") from None
+        chosen = detect_format(file, text.split("\n", 1)[0]) if input_format == "auto" else input_format
+        rows = []
+        if chosen == "jsonl":
+            for number, line in enumerate(text.split("\n"), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as error:
+                    raise CliError(f"{file}: line {number} is not valid JSON ({error.msg})") from None
+                if not isinstance(row, dict):
+                    raise CliError(f"{file}: line {number} is not a JSON object")
+                rows.append((number, row))
+        else:
+            import io
+
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            rows = [(reader.line_num, {key: (value if value != "" else None) for key, value in row.items()})
+                    for row in reader]
+        imported, skipped = _history(history).import_rows(rows)
+        sys.stderr.write(f"refundadvisor: imported {imported} requests" + (f", skipped {skipped} already there" if skipped else "") + "\n")
 
 
 # --- refundadvisor rules ... ----------------------------------------------------------------------
@@ -676,9 +1033,21 @@ def rules_schema() -> None:
     sys.stdout.write(files("refundadvisor").joinpath("rules.schema.json").read_text(encoding="utf-8"))
 
 
+def _only_the_command_run(argv: list[str]) -> None:
+    """Typer builds every command's options on every run; a script calling one command pays
+    for all of them. Keep just the command named (all of them for help or an unknown name)."""
+    if not argv or argv[0].startswith("-") or "-h" in argv or "--help" in argv:
+        return
+    commands = [info for info in app.registered_commands if info.name == argv[0]]
+    groups = [info for info in app.registered_groups if info.name == argv[0]]
+    if commands or groups:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
 def main() -> None:
     """The console script: run the app, ending quietly on a closed pipe."""
     try:
+        _only_the_command_run(sys.argv[1:])
         app()
     except BrokenPipeError:
         # the reader went away (e.g. `| head -1`): stop quietly, and keep Python from

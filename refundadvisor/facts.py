@@ -96,7 +96,7 @@ def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
         raise FactError(fact, f"{shown!r} is not a finite number")
     if abs(number) > MAX_NUMBER:
         raise FactError(fact, f"{shown!r} is too large to be a real charge")
-    return number.normalize() if number == number.to_integral_value() else number
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 30, never 3E+1
 
 
 def parse_integer(text: str, fact: str) -> int:

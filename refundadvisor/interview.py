@@ -32,8 +32,9 @@ class Interview:
         self.console = console
         self.read = read or (lambda prompt: console.input(prompt))
 
-    def complete(self, given: dict[str, Any], origin: dict[str, str]) -> None:
-        """Ask for every relevant fact missing from ``given`` (updated in place)."""
+    def complete(self, given: dict[str, Any], origin: dict[str, str], refill=None) -> None:
+        """Ask for every relevant fact missing from ``given`` (updated in place); ``refill`` runs
+        after each answer, to fill facts that other answers make known (e.g. from the history)."""
         if needs_asking(self.ruleset, given) is not None:
             self.console.print("[dim]Answer each question; Enter takes the default shown in brackets. Ctrl-C stops.[/dim]")
         asked = False
@@ -41,6 +42,8 @@ class Interview:
             given[spec.name] = self.ask(spec, given)
             origin[spec.name] = "asked"
             asked = True
+            if refill is not None:
+                refill()
         if asked:
             self.console.print()
         for name in [name for name in given if name in self.ruleset.facts]:
@@ -90,6 +93,11 @@ class Interview:
         ids = [spec.choices[int(part) - 1].id if part.isdigit() and 1 <= int(part) <= len(spec.choices) else part
                for part in parts]
         return ",".join(ids)
+
+    def confirm(self, question: str) -> bool:
+        """A yes/no question whose default is no."""
+        answer = self.read(escape(f"{question} [y/N]: ")).strip().lower()
+        return answer in ("y", "yes")
 
     def ask_time_of_day(self, charge: ChargeTime) -> ChargeTime:
         """Ask for the time on the charge's date, in local time."""

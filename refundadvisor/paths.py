@@ -40,6 +40,22 @@ def config_dir(env: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / APP
 
 
+HOME_ENV = "REFUNDADVISOR_HOME"
+
+
+def data_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where refundadvisor keeps the user's data: $REFUNDADVISOR_HOME, else the XDG data directory."""
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV])
+    base = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / APP
+
+
+def history_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.environ) -> Path:
+    """The refund-history database: --history PATH, else history.db in the data directory."""
+    return Path(explicit) if explicit else data_dir(env) / "history.db"
+
+
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     """The user's cache directory for refundadvisor (XDG); safe to delete at any time."""
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -14,14 +14,15 @@ from .engine import Assessment
 from .facts import normalised
 
 # Bump on any change to the JSON document's keys or their meaning (docs/json.md).
-# 2: added deadlines and refund_estimate.
-SCHEMA_VERSION = "2"
+# 2: added deadlines and refund_estimate. 3: added history.
+SCHEMA_VERSION = "3"
 DISCLAIMER = ("A heuristic guide grounded in published policy and in how support teams weigh "
               "requests, not a guarantee: support decides.")
 SCORE_NOTE = "A heuristic score from 0 to 100, not a probability."
 
 
-def assessment_document(assessment: Assessment, rules_source: str = "", explain: bool = False) -> dict[str, Any]:
+def assessment_document(assessment: Assessment, rules_source: str = "", explain: bool = False,
+                        history: Optional[dict] = None) -> dict[str, Any]:
     """The assessment as the versioned JSON document (plain dicts and lists)."""
     ruleset = assessment.ruleset
     policy = ruleset.policy
@@ -76,6 +77,7 @@ def assessment_document(assessment: Assessment, rules_source: str = "", explain:
         "rules": {"path": ruleset.path, "sha256": ruleset.sha256, "chosen_by": rules_source},
         "facts": normalised(assessment.facts),
         "fact_origins": dict(assessment.facts.origin),
+        "history": history,
         "disclaimer": DISCLAIMER,
     }
     if explain:
@@ -153,7 +155,20 @@ def make_console(stderr: bool = False, no_color: bool = False, width: int | None
                    color_system=None if plain else "auto", emoji=False)
 
 
-def render_human(assessment: Assessment, console, rules_source: str = "", explain: bool = False) -> None:
+def history_sentence(history: dict, cause_label: str) -> str:
+    """'From your history (path): 3 requests in the last 12 months, 2 for this cause, ...'"""
+    parts = [f"{history['requests_12m']} request{'s' if history['requests_12m'] != 1 else ''} in the last 12 months",
+             f"{history['similar_12m']} for this cause ({cause_label})"]
+    if history["denied_12m"]:
+        parts.append(f"{history['denied_12m']} turned down")
+    if history["requests_90d"]:
+        parts.append(f"{history['requests_90d']} in the last 90 days")
+    last = f"; the last on {history['last_asked_at'][:10]}" if history["last_asked_at"] else ""
+    return f"From your history ({history['path']}): {', '.join(parts)}{last}."
+
+
+def render_human(assessment: Assessment, console, rules_source: str = "", explain: bool = False,
+                 history: Optional[dict] = None) -> None:
     """Print the assessment for a person."""
     from rich.markup import escape
     from rich.panel import Panel
@@ -174,6 +189,10 @@ def render_human(assessment: Assessment, console, rules_source: str = "", explai
     head.append("Expected outcome: ", style="bold")
     head.append(assessment.outcome.text)
     console.print(Panel(head, title=f"Refund likelihood: {ruleset.title}", title_align="left", border_style=style))
+    if history is not None:
+        cause = assessment.facts.values.get("cause")
+        labels = {choice.id: choice.label for choice in ruleset.facts["cause"].choices} if "cause" in ruleset.facts else {}
+        console.print(Text(history_sentence(history, labels.get(cause, str(cause))), style="dim"))
 
     _section(console, "Why")
     reasons = Table.grid(padding=(0, 1))
@@ -423,3 +442,73 @@ def platforms_text(document: dict[str, Any]) -> str:
         lines.append(f"{platform['name']}{mark}: {platform['title']}, {platform['policy']}, checked {platform['verified_on']}")
         lines += [f"    {source['title']} ({source['sureness']}) {source['url']}" for source in platform["sources"]]
     return "\n".join(lines)
+
+
+# --- the refund history -----------------------------------------------------------------------------
+
+def history_document(path: str, platforms: dict, now) -> dict[str, Any]:
+    """The history's pattern per platform, for `history --json` (and the text view)."""
+    result = []
+    for platform, (ruleset, entries, summaries, crossings) in platforms.items():
+        by_month: dict[str, dict[str, int]] = {}
+        outcomes: dict[str, int] = {}
+        for entry in entries:
+            month = by_month.setdefault(entry.asked_at[:7], {})
+            month[entry.cause] = month.get(entry.cause, 0) + 1
+            outcomes[entry.outcome] = outcomes.get(entry.outcome, 0) + 1
+        returned = sum((entry.returned for entry in entries if entry.returned is not None), Decimal(0))
+        result.append({
+            "platform": platform,
+            "title": ruleset.title if ruleset else platform,
+            "requests": len(entries),
+            "by_month": by_month,
+            "outcomes": outcomes,
+            "returned": money(returned),
+            "last_12_months": {cause: summary._asdict() for cause, summary in summaries.items()},
+            "would_cross": [{"cause": cause, "rule": rule.id, "effect": rule.effect, "why": rule.why}
+                            for cause, rule in crossings],
+        })
+    return {"schema_version": SCHEMA_VERSION, "path": path, "as_of": utc_text(now), "platforms": result}
+
+
+def history_text(document: dict[str, Any]) -> str:
+    """The pattern as support would see it, for people."""
+    if not document["platforms"]:
+        return f"No requests recorded yet in {document['path']}; 'refundadvisor history add' records one."
+    lines = [f"Your refund requests ({document['path']}), as of {document['as_of'][:10]}:"]
+    for platform in document["platforms"]:
+        outcomes = ", ".join(f"{name} {count}" for name, count in platform["outcomes"].items())
+        lines += ["", f"{platform['title']}: {platform['requests']} request{'s' if platform['requests'] != 1 else ''} "
+                      f"({outcomes}); {platform['returned']:.2f} returned in all"]
+        for month, causes in sorted(platform["by_month"].items()):
+            lines.append(f"  {month}: " + ", ".join(f"{cause} {count}" for cause, count in causes.items()))
+        recent = platform["last_12_months"]
+        counted = next(iter(recent.values()), None)
+        if counted:
+            many = "request" if counted["requests_12m"] == 1 else "requests"
+            lines.append(f"  In the last 12 months: {counted['requests_12m']} {many}, {counted['denied_12m']} turned "
+                         f"down, {counted['requests_90d']} in the last 90 days.")
+        for crossing in platform["would_cross"]:
+            lines.append(f"  One more {crossing['cause']} request now would bring in rule {crossing['rule']} "
+                         f"({crossing['effect']}): {crossing['why']}")
+        if not platform["would_cross"] and counted:
+            lines.append("  One more request now would not cross any rule about earlier requests.")
+    return "\n".join(lines)
+
+
+def entries_table(entries, console) -> None:
+    """The recorded requests as a table."""
+    from rich.table import Table
+
+    if not entries:
+        console.print("No requests recorded yet.")
+        return
+    table = Table(title=None, show_lines=False)
+    for column in ("id", "asked", "platform", "cause", "outcome", "amount", "returned"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note", overflow="fold")
+    for entry in entries:
+        table.add_row(str(entry.id), entry.asked_at[:10], entry.platform, entry.cause, entry.outcome,
+                      "" if entry.amount is None else f"{entry.amount:.2f}",
+                      "" if entry.returned is None else f"{entry.returned:.2f}", entry.note or "")
+    console.print(table)

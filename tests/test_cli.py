@@ -34,8 +34,8 @@ def test_json_document_keys_are_pinned():
     document = run_json()
     assert list(document) == ["schema_version", "tool", "platform", "likelihood", "outcome", "reasons", "limits",
                               "checklist", "next_steps", "warnings", "deadlines", "refund_estimate", "policy", "rules",
-                              "facts", "fact_origins", "disclaimer"]
-    assert document["schema_version"] == "2"
+                              "facts", "fact_origins", "history", "disclaimer"]
+    assert document["schema_version"] == "3"
     assert set(document["deadlines"][0]) == {"id", "what", "closes_at", "source", "approximate", "closed"}
     assert set(document["refund_estimate"]) == {"id", "amount", "currency", "up_to", "note"}
     assert set(document["likelihood"]) == {"band", "label", "score", "score_range", "note"}

@@ -25,10 +25,18 @@ def answer(child: pexpect.spawn, prompt: str, text: str) -> None:
     child.sendline(text)
 
 
-def finish(child: pexpect.spawn) -> str:
-    child.expect(pexpect.EOF)
+RECORD_PROMPT = "Record this request in your refund history? [y/N]: "
+
+
+def finish(child: pexpect.spawn, record: str = "n") -> str:
+    """Read to the end, answering the offer to record the request (no, unless told)."""
+    seen = ""
+    if child.expect_exact([pexpect.EOF, RECORD_PROMPT]) == 1:
+        seen = child.before
+        child.sendline(record)
+        child.expect(pexpect.EOF)
     child.close()
-    return child.before
+    return seen + child.before
 
 
 def test_a_whole_interview():
@@ -141,3 +149,18 @@ def test_no_input_never_prompts_even_in_a_terminal():
     rest = finish(child)
     assert child.exitstatus == 2
     assert "missing --amount" in rest
+
+
+def test_after_an_interview_the_request_can_be_recorded(isolated_home):
+    child = spawn("check", "--now", NOW_TEXT, "--platform", "openrouter", "--charge-type", "usage", "--ago", "3h",
+                  "--cause", "overuse", "--payment-method", "card", "--prior-refunds", "0", "--profile", "solo",
+                  "--usage-span-days", "1", "--evidence", "none")
+    answer(child, "> amount:", "12.50")
+    child.expect_exact(RECORD_PROMPT)
+    child.sendline("y")
+    child.expect_exact("recorded as request 1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    database = isolated_home / ".local" / "share" / "refundadvisor" / "history.db"
+    assert database.exists()
