@@ -130,6 +130,15 @@ def _flag_for_missing(name: str) -> str:
     return FACT_FLAGS.get(name, f"{name} (a fact this rule file declares)")
 
 
+def write_output(path: str, text: str) -> None:
+    """Write a command's output to --output PATH, or say in one sentence why it cannot."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except (OSError, ValueError) as error:
+        raise CliError(f"--output: cannot write {path!r} ({getattr(error, 'strerror', None) or error})", EXIT_DATA) from None
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"refundadvisor {__version__}\n")
@@ -395,12 +404,7 @@ def draft(
             sys.stderr.write(f"refundadvisor: warning: removed {removed} API key{'s' if removed > 1 else ''} from the "
                              "draft; never send keys to support, and rotate any key that was exposed\n")
         if output:
-            try:
-                with open(output, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-            except (OSError, ValueError) as error:
-                raise CliError(f"--output: cannot write {output!r} ({getattr(error, 'strerror', None) or error})",
-                               EXIT_DATA) from None
+            write_output(output, text)
             sys.stderr.write(f"refundadvisor: draft written to {output}\n")
         else:
             sys.stdout.write(text)
@@ -617,6 +621,14 @@ history_app = typer.Typer(
 )
 app.add_typer(history_app, name="history")
 OUTCOME_HELP = "pending, granted, partial or denied"
+# Options shared by history add and update.
+EntryCauseOpt = Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked, a cause id of that platform's rule file.")]
+EntryOutcomeOpt = Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + " [default when added: pending].")]
+EntryAmountOpt = Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount you asked about.")]
+EntryAskedOpt = Annotated[Optional[str], Opt("--asked-at", metavar="WHEN", help="When you asked (ISO 8601 date or date-time) [default when added: now].")]
+EntryChargedOpt = Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When the charge was (ISO 8601).")]
+EntryReturnedOpt = Annotated[Optional[str], Opt("--returned", metavar="N", help="How much came back.")]
+EntryNoteOpt = Annotated[Optional[str], Opt("--note", metavar="TEXT", help="Anything worth remembering (API keys are removed).")]
 
 
 def _history(path: Optional[str]):
@@ -664,14 +676,9 @@ def history_main(
 @history_app.command("add")
 def history_add(
     platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help="Which platform you asked [default: $REFUNDADVISOR_PLATFORM, else openrouter].")] = None,
-    cause: Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked, a cause id of that platform's rule file.")] = None,
-    outcome: Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + " [default: pending].")] = None,
-    amount: Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount you asked about.")] = None,
-    asked_at: Annotated[Optional[str], Opt("--asked-at", metavar="WHEN", help="When you asked (ISO 8601 date or date-time) [default: now].")] = None,
-    charged_at: Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When the charge was (ISO 8601).")] = None,
-    returned: Annotated[Optional[str], Opt("--returned", metavar="N", help="How much came back.")] = None,
-    note: Annotated[Optional[str], Opt("--note", metavar="TEXT", help="Anything worth remembering (API keys are removed).")] = None,
-    history: HistoryOpt = None, no_input: NoInputOpt = False, now: NowOpt = None,
+    cause: EntryCauseOpt = None, outcome: EntryOutcomeOpt = None, amount: EntryAmountOpt = None,
+    asked_at: EntryAskedOpt = None, charged_at: EntryChargedOpt = None, returned: EntryReturnedOpt = None,
+    note: EntryNoteOpt = None, history: HistoryOpt = None, no_input: NoInputOpt = False, now: NowOpt = None,
 ) -> None:
     """Record a refund request; in a terminal you are asked for what is missing.
 
@@ -748,14 +755,9 @@ def history_list(
 @history_app.command("update")
 def history_update(
     entry_id: Annotated[int, typer.Argument(metavar="ID", help="The request's id ('refundadvisor history list').")],
-    outcome: Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + ".")] = None,
-    returned: Annotated[Optional[str], Opt("--returned", metavar="N", help="How much came back.")] = None,
-    amount: Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount you asked about.")] = None,
-    cause: Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked.")] = None,
-    asked_at: Annotated[Optional[str], Opt("--asked-at", metavar="WHEN", help="When you asked.")] = None,
-    charged_at: Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When the charge was.")] = None,
-    note: Annotated[Optional[str], Opt("--note", metavar="TEXT", help="A note (replaces the old one).")] = None,
-    history: HistoryOpt = None, now: NowOpt = None,
+    outcome: EntryOutcomeOpt = None, returned: EntryReturnedOpt = None, amount: EntryAmountOpt = None,
+    cause: EntryCauseOpt = None, asked_at: EntryAskedOpt = None, charged_at: EntryChargedOpt = None,
+    note: EntryNoteOpt = None, history: HistoryOpt = None, now: NowOpt = None,
 ) -> None:
     """Change a recorded request, e.g. its outcome once support answers.
 
@@ -825,12 +827,7 @@ def history_export(
         if output == "-":
             sys.stdout.write(text)
         else:
-            try:
-                with open(output, "w", encoding="utf-8", newline="") as handle:
-                    handle.write(text)
-            except (OSError, ValueError) as error:
-                raise CliError(f"--output: cannot write {output!r} ({getattr(error, 'strerror', None) or error})",
-                               EXIT_DATA) from None
+            write_output(output, text)
             sys.stderr.write(f"refundadvisor: exported {len(rows)} requests to {output}\n")
 
 
