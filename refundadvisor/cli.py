@@ -181,7 +181,9 @@ def _ask_platform(now: datetime, no_color: bool):
                     for name, ruleset in rulesets.items())
     question = FactSpec(name="platform", type="choice", question="Which platform charged you?", choices=choices,
                         default=paths.DEFAULT_PLATFORM, has_default=True, ids=tuple(rulesets))
-    name = Interview(None, now, make_console(stderr=True, no_color=no_color)).ask(question, {})
+    interview = Interview(None, now, make_console(stderr=True, no_color=no_color))
+    interview.introduce()
+    name = interview.ask(question, {})
     return rulesets[name], "asked"
 
 
@@ -582,20 +584,24 @@ def _chain(first: str, rest):
 
 
 def _progress(quiet: bool):
-    """A progress callback on stderr when stderr is a terminal: rows done, or None to finish."""
+    """A progress line on stderr when stderr is a terminal: rows done, or None to finish."""
     if quiet or not sys.stderr.isatty():
         return None
+    from rich.live import Live
+    from rich.text import Text
+
     from .render import make_console
 
-    console = make_console(stderr=True)
-    status = console.status("assessed 0 rows")
-    status.start()
+    # Live, unlike Console.status, can leave stdout alone: the results are written there
+    live = Live(Text("assessed 0 rows"), console=make_console(stderr=True), transient=True,
+                redirect_stdout=False, redirect_stderr=False, refresh_per_second=4)
+    live.start()
 
     def update(rows):
         if rows is None:
-            status.stop()
+            live.stop()
         else:
-            status.update(f"assessed {rows:,} rows")
+            live.update(Text(f"assessed {rows:,} rows"))
 
     return update
 

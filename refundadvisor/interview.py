@@ -36,7 +36,7 @@ class Interview:
         """Ask for every relevant fact missing from ``given`` (updated in place); ``refill`` runs
         after each answer, to fill facts that other answers make known (e.g. from the history)."""
         if needs_asking(self.ruleset, given) is not None:
-            self.console.print("[dim]Answer each question; Enter takes the default shown in brackets. Ctrl-C stops.[/dim]")
+            self.introduce()
         asked = False
         while (spec := needs_asking(self.ruleset, given)) is not None:
             given[spec.name] = self.ask(spec, given)
@@ -49,6 +49,14 @@ class Interview:
         for name in [name for name in given if name in self.ruleset.facts]:
             if not is_relevant(self.ruleset.facts[name], given) and origin.get(name) == "asked":
                 del given[name]
+
+    _introduced = False  # once per process: the platform question may come first
+
+    def introduce(self) -> None:
+        """How to answer, said once before the first question."""
+        if not Interview._introduced:
+            Interview._introduced = True
+            self.console.print("[dim]Answer each question; Enter takes the default shown in brackets. Ctrl-C stops.[/dim]")
 
     def ask(self, spec: FactSpec, given: dict[str, Any]) -> Any:
         default = self.default_text(spec, given)

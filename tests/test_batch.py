@@ -203,3 +203,23 @@ def test_binary_batch_input_exits_2(tmp_path):
     path.write_bytes(b"\x00\x01\x02binary\n")
     result = run("batch", str(path))
     assert result.exit_code == 2 and "binary file" in result.stderr
+
+
+def test_a_progress_line_on_a_terminal_and_none_otherwise(tmp_path):
+    import pexpect
+
+    rows = [{**GOOD, "id": number} for number in range(3000)]
+    path = tmp_path / "many.jsonl"
+    path.write_text(jsonl(*rows))
+    out = tmp_path / "out.jsonl"
+    # stderr is the terminal here; stdout goes to a file
+    child = pexpect.spawn("bash", ["-c", f"'{sys.executable}' -m refundadvisor batch '{path}' --jobs 1 --now {NOW_TEXT} > '{out}'"],
+                          encoding="utf-8", timeout=60, env={**__import__("os").environ, "TERM": "xterm"})
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "assessed" in child.before and "3000 rows, 3000 assessed" in child.before
+    assert len(out.read_text().splitlines()) == 3000
+    quiet = subprocess.run([sys.executable, "-m", "refundadvisor", "batch", str(path), "-q", "--now", NOW_TEXT],
+                           capture_output=True, text=True, timeout=60)
+    assert quiet.stderr == ""

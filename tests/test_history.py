@@ -266,3 +266,30 @@ def test_the_default_location_and_refundadvisor_home(isolated_home, monkeypatch,
 def test_keys_in_notes_are_removed(db):
     add(db, "--cause", "unauthorized", "--note", "leaked sk-or-v1-0123456789abcdef0123456789abcdef on GitHub")
     assert "sk-or" not in listed(db)[0]["note"]
+
+
+# --- in a real terminal -----------------------------------------------------------------------
+
+def test_add_asks_for_what_is_missing_and_remove_asks_first(db):
+    from test_interview import answer, spawn
+    import pexpect
+
+    child = spawn("history", "add", "--history", str(db), "--amount", "12")
+    answer(child, "> cause:", "7")  # by number: overuse
+    answer(child, "> outcome [pending]:", "denied")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert [(entry["cause"], entry["outcome"]) for entry in listed(db)] == [("overuse", "denied")]
+    child = spawn("history", "remove", "1", "--history", str(db))
+    child.expect_exact("Remove request 1 (openrouter, overuse, asked")
+    child.sendline("")  # the default is no
+    child.expect(pexpect.EOF)
+    child.close()
+    assert len(listed(db)) == 1
+    child = spawn("history", "remove", "1", "--history", str(db))
+    child.expect_exact("[y/N]: ")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert listed(db) == []

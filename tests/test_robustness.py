@@ -51,9 +51,13 @@ WEIRD_TEXT = st.one_of(
 )
 FLAGS = ["--charge-type", "--amount", "--charged-at", "--ago", "--cause", "--payment-method", "--unused",
          "--prior-refunds", "--similar-prior", "--profile", "--usage-span-days", "--evidence", "--fail-below", "--now",
-         "--rules"]
-SWITCHES = ["--warned", "--not-warned", "--json", "--explain", "--no-input", "--no-color", "-q", "--help"]
-COMMANDS = [["check"], ["batch", "-"], ["rules", "validate"], ["rules", "test"], ["rules", "show"], ["rules", "schema"],
+         "--rules", "--platform", "--prior-denials", "--requests-90d", "--summary", "--format", "--outcome",
+         "--returned", "--asked-at", "--note", "--answers", "--jobs"]
+SWITCHES = ["--warned", "--not-warned", "--json", "--explain", "--no-input", "--no-color", "-q", "--help", "--record",
+            "--no-history", "--yes", "--coverage", "--strict"]
+COMMANDS = [["check"], ["draft"], ["batch", "-"], ["rules", "validate"], ["rules", "test"], ["rules", "show"],
+            ["rules", "schema"], ["rules", "list"], ["history"], ["history", "list"], ["history", "add"],
+            ["history", "update", "1"], ["history", "remove", "1"], ["history", "export"], ["history", "import", "-"],
             [], ["--version"], ["nonsense"]]
 
 
@@ -66,6 +70,8 @@ def argument_vectors(draw):
             value = draw(WEIRD_TEXT)
             if flag == "--rules" and draw(st.booleans()):
                 value = str(ROOT / "rules.yaml")
+            if flag == "--platform" and draw(st.booleans()):
+                value = draw(st.sampled_from(["openrouter", "openai", "anthropic"]))
             argv += [flag, value]
         else:
             argv.append(draw(st.sampled_from(SWITCHES)))
