@@ -282,8 +282,7 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
     if missing:
         raise MissingFacts(missing)
     for spec in bounded:
-        if values.get(spec.name) is not None:
-            check_bounds(spec, values)
+        check_bounds(spec, values)
     charge = values.get(CHARGE_TIME_FACT)
     if isinstance(charge, ChargeTime):
         hours = max((now - charge.at).total_seconds(), 0) / 3600
@@ -295,18 +294,23 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
 
 def check_bounds(spec: FactSpec, values: Mapping[str, Any]) -> None:
     """Raise FactError if the fact's value lies outside its min/max (constants or other facts)."""
-    if spec.min is None and spec.max is None:
-        return
     value = values.get(spec.name)
     if value is None:
         return
-    for bound, fails, word in ((spec.min, lambda v, b: v < b, "less"), (spec.max, lambda v, b: v > b, "more")):
-        if bound is None:
-            continue
-        limit = values.get(bound.fact) if bound.fact else bound.value
-        if limit is not None and fails(value, limit):
-            other = f"the {bound.fact.replace('_', ' ')} ({_plain(limit)})" if bound.fact else _plain(limit)
-            raise FactError(spec.name, f"{spec.name.replace('_', ' ')} cannot be {word} than {other}; got {_plain(value)}")
+    low, high = spec.min, spec.max  # plain comparisons: this runs for every fact of every batch row
+    if low is not None:
+        limit = values.get(low.fact) if low.fact else low.value
+        if limit is not None and value < limit:
+            raise _out_of_bounds(spec, "less", low, limit, value)
+    if high is not None:
+        limit = values.get(high.fact) if high.fact else high.value
+        if limit is not None and value > limit:
+            raise _out_of_bounds(spec, "more", high, limit, value)
+
+
+def _out_of_bounds(spec: FactSpec, word: str, bound, limit: Any, value: Any) -> FactError:
+    other = f"the {bound.fact.replace('_', ' ')} ({_plain(limit)})" if bound.fact else _plain(limit)
+    return FactError(spec.name, f"{spec.name.replace('_', ' ')} cannot be {word} than {other}; got {_plain(value)}")
 
 
 def _plain(number: Any) -> str:
