@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -21,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from common import clean_env, command_path, machine
 
 TIME_BUDGET = 4.0
 MEMORY_BUDGET = 1.3
@@ -70,28 +71,19 @@ def run(argv: list[str], source: str, env: dict) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
-def command_path() -> str:
-    beside = os.path.join(os.path.dirname(sys.executable), "refundadvisor")
-    found = beside if os.path.exists(beside) else shutil.which("refundadvisor")
-    if not found:
-        sys.exit("bench/batch.py: the refundadvisor command is not installed in this environment; pip install . first")
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="refundadvisor-bench-")
+    env = clean_env()
     folder = tempfile.mkdtemp(prefix="refundadvisor-batch-")
     big, small = os.path.join(folder, "big.jsonl"), os.path.join(folder, "small.jsonl")
     make_rows(args.rows, big)
     make_rows(max(args.rows // 10, 1), small)
     floor = [sys.executable, "-c", FLOOR]
-    tool = [command_path(), "batch", "-", "-q", "--now", "2026-11-30T12:00:00Z"]
+    tool = [command_path("bench/batch.py"), "batch", "-", "-q", "--now", "2026-11-30T12:00:00Z"]
     run(tool, small, env)  # warm the rule cache and bytecode
     floor_times, tool_times, peaks = [], [], []
     for round_number in range(args.rounds):
@@ -105,7 +97,7 @@ def main() -> None:
     floor_median, tool_median = statistics.median(floor_times), statistics.median(tool_times)
     big_peak, small_peak = statistics.median(peaks), statistics.median(small_peaks)
     figures = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}",
+        "machine": machine(),
         "rows": args.rows,
         "rounds": args.rounds,
         "floor_median_s": round(floor_median, 2),

@@ -14,26 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from common import clean_env, command_path, machine
 
 BUDGET = 1.3
 CHECK_ARGS = ["check", "--charge-type", "usage", "--amount", "12.40", "--ago", "5h", "--cause", "platform-error",
               "--payment-method", "card", "--prior-refunds", "0", "--similar-prior", "0", "--not-warned",
               "--profile", "solo", "--usage-span-days", "1", "--evidence", "logs,request-ids", "--json"]
-
-
-def command_path() -> str:
-    beside = os.path.join(os.path.dirname(sys.executable), "refundadvisor")
-    found = beside if os.path.exists(beside) else shutil.which("refundadvisor")
-    if not found:
-        sys.exit("bench/startup.py: the refundadvisor command is not installed in this environment; pip install . first")
-    return found
 
 
 def timed(argv: list[str], env: dict) -> float:
@@ -47,10 +38,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="refundadvisor-bench-")  # a cold cache, warmed below
+    env = clean_env()
     floor = [sys.executable, "-c", "import typer, yaml"]
-    tool = [command_path(), *CHECK_ARGS]
+    tool = [command_path("bench/startup.py"), *CHECK_ARGS]
     for _ in range(3):
         timed(floor, env)
         timed(tool, env)
@@ -63,7 +53,7 @@ def main() -> None:
     tool_median = statistics.median(tool_times)
     ratio = tool_median / floor_median
     figures = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}",
+        "machine": machine(),
         "rounds": args.rounds,
         "floor_median_ms": round(floor_median * 1000, 1),
         "check_json_median_ms": round(tool_median * 1000, 1),

@@ -172,30 +172,20 @@ def compile_condition(condition: Condition):
 
         return negate
     parts = tuple(compile_condition(item) for item in condition.items)
-    if isinstance(condition, All):
-        def every(facts):
-            unknown = False
-            for part in parts:
-                result = part(facts)
-                if result is False:
-                    return False
-                if result is None:
-                    unknown = True
-            return None if unknown else True
+    # all stops at the first False, any at the first True; otherwise unknown spreads
+    decisive = isinstance(condition, Any_)
 
-        return every
-
-    def some(facts):
+    def combined(facts):
         unknown = False
         for part in parts:
             result = part(facts)
-            if result is True:
-                return True
+            if result is decisive:
+                return decisive
             if result is None:
                 unknown = True
-        return None if unknown else False
+        return None if unknown else not decisive
 
-    return some
+    return combined
 
 
 _COMPILED: dict[int, tuple] = {}
