@@ -44,10 +44,9 @@ HELP = """How likely a refund is for an unexpected API charge, why, and what to 
 
 Examples:
 
+\b
   refundadvisor                      # answer a few questions in the terminal
-
   refundadvisor check --charge-type topup --amount 50 --ago 3h --cause duplicate-charge
-
   refundadvisor check --charge-type usage --amount 12.40 --charged-at 2026-11-29T14:30 --cause platform-error --evidence request-ids,logs --json
 
 A heuristic guide grounded in published policy, not a guarantee.
@@ -344,12 +343,10 @@ def check(
 
     Examples:
 
+      \b
       refundadvisor check
-
       refundadvisor check --charge-type topup --amount 50 --ago 3h --cause unused-credits
-
       refundadvisor check --charge-type usage --amount 80 --ago 2d --cause runaway-script --prior-refunds 1 --similar-prior 1 --json
-
       refundadvisor check --answers charge.yaml --fail-below likely -q && echo "worth asking"
     """
     raw = _raw_facts(locals())
@@ -383,8 +380,8 @@ def draft(
 
     Examples:
 
+      \b
       refundadvisor draft --charge-type usage --amount 12.40 --ago 6h --cause platform-error --evidence request-ids --summary "Requests to one model failed with 502 errors for an hour."
-
       refundadvisor draft --answers charge.yaml --format markdown --output request.md
     """
     from .draft import as_markdown, as_text, compose
@@ -489,8 +486,8 @@ def batch(
 
     Examples:
 
+      \b
       refundadvisor batch charges.jsonl > verdicts.jsonl
-
       refundadvisor batch disputes.csv --format csv --fail-below likely
     """
     from .batch import InputError, default_jobs
@@ -620,8 +617,8 @@ def _batch_summary(ruleset, counts: dict, failed_lines: list[int], bands: dict[s
 # --- refundadvisor history ... --------------------------------------------------------------------
 
 history_app = typer.Typer(
-    help="Your own record of refund requests: what support will see when you ask again.\n\nExamples:\n\n"
-         "  refundadvisor history\n\n  refundadvisor history add --platform openrouter --cause runaway-script --amount 40\n\n"
+    help="Your own record of refund requests: what support will see when you ask again.\n\nExamples:\n\n\b\n"
+         "  refundadvisor history\n  refundadvisor history add --platform openrouter --cause runaway-script --amount 40\n"
          "  refundadvisor history update 3 --outcome denied",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -690,6 +687,7 @@ def history_add(
 
     Example:
 
+      \b
       refundadvisor history add --platform openai --cause duplicate-charge --amount 20 --outcome granted --returned 20
     """
     from .history import OUTCOMES
@@ -744,6 +742,7 @@ def history_list(
 
     Example:
 
+      \b
       refundadvisor history list --platform openrouter --json
     """
     from .render import entries_table, to_json
@@ -769,6 +768,7 @@ def history_update(
 
     Example:
 
+      \b
       refundadvisor history update 3 --outcome partial --returned 12.50
     """
     from .redact import mask
@@ -792,6 +792,7 @@ def history_remove(
 
     Example:
 
+      \b
       refundadvisor history remove 3 --yes
     """
     with user_errors():
@@ -821,6 +822,7 @@ def history_export(
 
     Example:
 
+      \b
       refundadvisor history export --output history.jsonl
     """
     from .history import FIELDS
@@ -861,6 +863,7 @@ def history_import(
 
     Example:
 
+      \b
       refundadvisor history import history.jsonl
     """
     import csv
@@ -903,8 +906,8 @@ def history_import(
 # --- refundadvisor rules ... ----------------------------------------------------------------------
 
 rules_app = typer.Typer(
-    help="Validate, test, show and describe rule files.\n\nExamples:\n\n  refundadvisor rules validate\n\n"
-         "  refundadvisor rules test my-rules.yaml --coverage\n\n  refundadvisor rules schema > rules.schema.json",
+    help="Validate, test, show and describe rule files.\n\nExamples:\n\n\b\n  refundadvisor rules validate\n"
+         "  refundadvisor rules test my-rules.yaml --coverage\n  refundadvisor rules schema > rules.schema.json",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -938,8 +941,8 @@ def rules_validate(path: PathArgument = None, platform: PlatformOpt = None, stri
 
     Examples:
 
+      \b
       refundadvisor rules validate
-
       refundadvisor rules validate my-rules.yaml --strict --format json
     """
     from .render import to_json, validation_document, validation_text
@@ -963,8 +966,8 @@ def rules_test(path: PathArgument = None, platform: PlatformOpt = None,
 
     Examples:
 
+      \b
       refundadvisor rules test
-
       refundadvisor rules test my-rules.yaml --coverage
     """
     from .render import test_report_document, test_report_text, to_json, validation_document, validation_text
@@ -996,6 +999,7 @@ def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
 
     Example:
 
+      \b
       refundadvisor rules show
     """
     from .render import make_console, render_rules_show
@@ -1011,6 +1015,7 @@ def rules_list(output_format: FormatOption = "text") -> None:
 
     Example:
 
+      \b
       refundadvisor rules list
     """
     from .render import platforms_document, platforms_text, to_json
@@ -1029,6 +1034,7 @@ def rules_schema() -> None:
 
     Example:
 
+      \b
       refundadvisor rules schema > rules.schema.json
     """
     from importlib.resources import files

@@ -163,6 +163,8 @@ def test_version_and_help():
         result = run(flag)
         assert result.exit_code == 0
         assert "Examples:" in result.stdout and "refundadvisor check" in result.stdout
+    # examples stay whole lines, whatever the terminal width
+    assert "refundadvisor check --charge-type topup --amount 50 --ago 3h --cause duplicate-charge\n" in run("-h").stdout
     check_help = run("check", "-h").stdout
     for option in ("--charge-type", "--amount", "--charged-at", "--ago", "--cause", "--payment-method", "--unused",
                    "--prior-refunds", "--similar-prior", "--warned", "--not-warned", "--profile",
