@@ -282,7 +282,7 @@ def render_trace(assessment: Assessment, console) -> None:
     console.print(" → ".join(f"{step.what}{' ' + step.rule if step.rule else ''} = {step.score}" for step in assessment.steps))
 
 
-def deadline_text(deadline, now) -> "Text":
+def deadline_text(deadline, now):
     """'closes in 3 h 12 min (2026-11-30 14:00 UTC)', 'closed 2 d ago (...)', with 'about' where approximate."""
     from rich.text import Text
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest

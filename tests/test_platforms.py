@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pexpect
 import pytest
 from typer.testing import CliRunner
 

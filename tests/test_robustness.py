@@ -11,10 +11,8 @@ import json
 import math
 import subprocess
 import sys
-import time
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
