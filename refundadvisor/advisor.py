@@ -50,45 +50,63 @@ def advise(ruleset: RuleSet, given: Mapping[str, Any], now: datetime,
     return engine.assess(facts, ruleset, warnings, trace)
 
 
+def history_summary(ruleset: RuleSet, given: Mapping[str, Any], history, now: datetime):
+    """What the user's history says for this charge (the rule file's history facts), or None when
+    there is no history, no `history:` section or no value yet for the fact that groups requests."""
+    if history is None or not ruleset.history_facts or not history.exists():
+        return None
+    same_as = ruleset.history_same_as
+    if same_as and given.get(same_as) is None:
+        return None
+    charge = given.get(CHARGE_TIME_FACT)
+    exclude = None
+    if isinstance(charge, ChargeTime):
+        from .history import utc_text
+
+        exclude = {"charged_at": utc_text(charge.at), "cause": given.get(same_as) if same_as else None}
+    return history.summary(ruleset.platform, given.get(same_as) if same_as else None, now, ruleset.history_facts,
+                           exclude)
+
+
 def fill_from_history(ruleset: RuleSet, given: dict[str, Any], origin: dict[str, str], history, now: datetime):
     """Fill the counts of earlier requests that were not given from the user's history.
 
-    Needs the cause (for "similar"); returns the history's Summary once used, else None. Facts
-    given as flags or answers win; the ones filled are marked "history" in ``origin``."""
-    from .history import FACTS_FROM_SUMMARY
-
-    if history is None or given.get("cause") is None or not history.exists():
+    Returns the history's Summary once used, else None. When the user gave any of the history's
+    counts, they counted themselves and none is filled. Filled facts are marked "history" in
+    ``origin``."""
+    if any(given.get(wanted.fact) is not None for wanted in ruleset.history_facts):
         return None
-    if given.get("prior_refunds") is not None:
-        return None  # the user counted their requests themselves: the "of those" counts are theirs too
-    summary = history.summary(ruleset.platform, given["cause"], now)
-    for fact, field in FACTS_FROM_SUMMARY.items():
-        if fact in ruleset.facts and given.get(fact) is None:
-            given[fact] = getattr(summary, field)
-            origin[fact] = "history"
+    summary = history_summary(ruleset, given, history, now)
+    if summary is None:
+        return None
+    for fact, count in summary.counts.items():
+        given[fact] = count
+        origin[fact] = "history"
     return summary
 
 
 def history_pattern(ruleset: RuleSet, summaries: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """What the rules make of the history, per cause: the rules one more request for that cause
     would newly bring into play, judged on the history facts alone. Returns (cause, rule) pairs."""
-    from .conditions import evaluator, test_holds, tests_in
-    from .history import FACTS_FROM_SUMMARY
+    from .conditions import holds, test_holds, tests_in
 
+    counted = {wanted.fact for wanted in ruleset.history_facts}
+    # one more request adds one to every count but the denials (its answer is not known yet)
+    grows = {wanted.fact for wanted in ruleset.history_facts if wanted.counts != "denied"}
     crossings = []
     for cause, summary in summaries.items():
-        now_facts: dict[str, Any] = {fact: getattr(summary, field) for fact, field in FACTS_FROM_SUMMARY.items()}
-        now_facts["cause"] = cause
-        next_facts = {**now_facts, "prior_refunds": summary.requests_12m + 1, "similar_prior": summary.similar_12m + 1,
-                      "requests_90d": summary.requests_90d + 1}
+        now_facts: dict[str, Any] = dict(summary.counts)
+        if ruleset.history_same_as:
+            now_facts[ruleset.history_same_as] = cause
+        next_facts = {**now_facts, **{fact: now_facts[fact] + 1 for fact in grows if fact in now_facts}}
         for rule in ruleset.rules:
-            tests = [test for test in tests_in(rule.when) if test.fact in FACTS_FROM_SUMMARY]
+            tests = [test for test in tests_in(rule.when) if test.fact in counted]
             if not tests:
                 continue
             before = [test_holds(test, now_facts) for test in tests]
             after = [test_holds(test, next_facts) for test in tests]
             # newly in play: its history tests all hold after one more request but not now, and
             # nothing else known (the cause) rules it out
-            if all(after) and not all(before) and evaluator(rule.when)(next_facts) is not False:
+            if all(after) and not all(before) and holds(rule.when, next_facts) is not False:
                 crossings.append((cause, rule))
     return crossings

@@ -33,7 +33,7 @@ class InputError(Exception):
 
 def read_answers(path: str) -> dict[str, Any]:
     """Read an answers file (YAML or JSON; '-' for stdin) into a mapping of fact names to values."""
-    from . import safeyaml
+    from .rules import read as safeyaml
 
     try:
         if path == "-":
@@ -127,8 +127,7 @@ class RowAssessor:
         self.ruleset = ruleset
         self.now = now
         self.csv = output_format == "csv"
-        self.history = history if history is not None and history.exists() else None
-        self.summaries: dict = {}  # cause -> what the history says (it does not change during a batch)
+        self.history = _ReadOnce(history) if history is not None and history.exists() else None
         self.parsed: dict = {}
         self.bands = {band.id: f'"likelihood":{{"band":"{band.id}","label":{_json(band.label)},"score":'
                       for band in ruleset.bands}
@@ -171,18 +170,11 @@ class RowAssessor:
         return RowResult(text, row.line, band)
 
     def fill_from_history(self, given: dict[str, Any]) -> None:
-        """The counts of earlier requests a row does not give, from the user's history."""
-        from .history import FACTS_FROM_SUMMARY
+        """The counts of earlier requests a row does not give, from the user's history (the same
+        filling as check's, with each distinct charge's summary read once)."""
+        from .advisor import fill_from_history
 
-        cause = given.get("cause")
-        if cause is None or given.get("prior_refunds") is not None:
-            return
-        if cause not in self.summaries:
-            self.summaries[cause] = self.history.summary(self.ruleset.platform, cause, self.now)
-        summary = self.summaries[cause]
-        for fact, field in FACTS_FROM_SUMMARY.items():
-            if fact in self.ruleset.facts and given.get(fact) is None:
-                given[fact] = getattr(summary, field)
+        fill_from_history(self.ruleset, given, {}, self.history, self.now)
 
     def failure(self, row: Row, row_id: Any, key: Optional[str], message: str) -> RowResult:
         if self.csv:
@@ -190,6 +182,27 @@ class RowAssessor:
         document = {"schema_version": SCHEMA_VERSION, "line": row.line, "id": row_id, "ok": False,
                     "error": {"key": key, "message": message}}
         return RowResult(_json(document), row.line, None)
+
+
+class _ReadOnce:
+    """The user's history read once per batch (it does not change while a batch runs); answers
+    the same summaries as the database would."""
+
+    def __init__(self, history):
+        from .history import History
+
+        self.path = history.path
+        self._entries: dict = {}
+        self._history = history
+        self.summary = History.summary.__get__(self)
+
+    def exists(self) -> bool:
+        return True
+
+    def entries(self, platform=None):
+        if platform not in self._entries:
+            self._entries[platform] = self._history.entries(platform)
+        return self._entries[platform]
 
 
 def _json_id(value: Any) -> str:

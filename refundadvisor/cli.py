@@ -93,7 +93,7 @@ def user_errors() -> Iterator[None]:
     """Turn every expected failure into one sentence on stderr and a documented exit code."""
     from .facts import FactError, MissingFacts
     from .history import HistoryError
-    from .problems import RulesError
+    from .rules.problems import RulesError
 
     try:
         yield
@@ -157,7 +157,7 @@ def root(
 
 def load_rules(explicit: Optional[str], platform: Optional[str] = None):
     """The rule set to use, and what chose it (compiled once per file content, then cached)."""
-    from .rulecache import load
+    from .rules.cache import load
 
     if explicit and platform:
         raise CliError("give --rules or --platform, not both")
@@ -165,21 +165,25 @@ def load_rules(explicit: Optional[str], platform: Optional[str] = None):
         path, chosen_by = paths.rules_path(explicit, platform=platform)
     except paths.UnknownPlatform as error:
         raise CliError(str(error)) from None
-    return load(path), chosen_by
+    ruleset = load(path)
+    if ruleset.is_base:
+        raise CliError(f"{path} holds the shared heuristics, not a platform's rules; choose a platform with "
+                       f"--platform ({', '.join(paths.bundled_platforms())}) or a rule file that extends it")
+    return ruleset, chosen_by
 
 
 def _ask_platform(now: datetime, no_color: bool):
     """In the interview: which bundled platform charged the user; returns its rule set."""
     from .interview import Interview
     from .model import Choice, FactSpec
-    from .rulecache import load
+    from .rules.cache import load
     from .render import make_console
 
     rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
     choices = tuple(Choice(name, f"{ruleset.title} (policy checked {ruleset.policy.verified_on})")
                     for name, ruleset in rulesets.items())
     question = FactSpec(name="platform", type="choice", question="Which platform charged you?", choices=choices,
-                        default=paths.DEFAULT_PLATFORM, has_default=True, ids=tuple(rulesets))
+                        default=paths.default_platform(), has_default=True, ids=tuple(rulesets))
     interview = Interview(None, now, make_console(stderr=True, no_color=no_color))
     interview.introduce()
     name = interview.ask(question, {})
@@ -642,7 +646,7 @@ def _history(path: Optional[str]):
 
 def _entry_platform_ruleset(platform: str):
     """The bundled rule set of a platform named in the history, or None for another platform."""
-    from .rulecache import load
+    from .rules.cache import load
 
     found = paths.bundled_platforms().get(platform)
     return load(str(found)) if found else None
@@ -668,8 +672,9 @@ def history_main(
         platforms = {}
         for platform in dict.fromkeys(entry.platform for entry in entries):
             ruleset = _entry_platform_ruleset(platform)
+            counting = (ruleset or load_rules(None)[0]).history_facts
             mine = [entry for entry in entries if entry.platform == platform]
-            summaries = {cause: store.summary(platform, cause, moment) for cause in dict.fromkeys(e.cause for e in mine)}
+            summaries = {cause: store.summary(platform, cause, moment, counting) for cause in dict.fromkeys(e.cause for e in mine)}
             crossings = history_pattern(ruleset, summaries) if ruleset else []
             platforms[platform] = (ruleset, mine, summaries, crossings)
         document = history_document(str(store.path), platforms, moment)
@@ -695,7 +700,7 @@ def history_add(
 
     with user_errors():
         moment = parse_now(now)
-        name = (platform or os.environ.get(paths.PLATFORM_ENV) or paths.DEFAULT_PLATFORM).strip().lower()
+        name = (platform or os.environ.get(paths.PLATFORM_ENV) or paths.default_platform()).strip().lower()
         ruleset = _entry_platform_ruleset(name)
         values = {"platform": name, "cause": cause, "outcome": outcome, "amount": amount, "asked_at": asked_at,
                   "charged_at": charged_at, "returned": returned, "note": mask(note)[0] if note else None,
@@ -1019,12 +1024,12 @@ def rules_list(output_format: FormatOption = "text") -> None:
       refundadvisor rules list
     """
     from .render import platforms_document, platforms_text, to_json
-    from .rulecache import load
+    from .rules.cache import load
 
     with user_errors():
         output_format = _format(output_format)
         rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
-        document = platforms_document(rulesets, paths.DEFAULT_PLATFORM)
+        document = platforms_document(rulesets, paths.default_platform())
         sys.stdout.write((to_json(document) if output_format == "json" else platforms_text(document)) + "\n")
 
 
@@ -1039,7 +1044,7 @@ def rules_schema() -> None:
     """
     from importlib.resources import files
 
-    sys.stdout.write(files("refundadvisor").joinpath("rules.schema.json").read_text(encoding="utf-8"))
+    sys.stdout.write(files("refundadvisor.rules").joinpath("schema.json").read_text(encoding="utf-8"))
 
 
 def _only_the_command_run(argv: list[str]) -> None:

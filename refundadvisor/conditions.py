@@ -186,17 +186,3 @@ def compile_condition(condition: Condition):
         return None if unknown else not decisive
 
     return combined
-
-
-_COMPILED: dict[int, tuple] = {}
-
-
-def evaluator(condition: Condition):
-    """The compiled form of a condition, made once per condition object."""
-    entry = _COMPILED.get(id(condition))
-    if entry is None or entry[0] is not condition:
-        if len(_COMPILED) > 4096:  # many rule sets loaded in one process (tests): start over
-            _COMPILED.clear()
-        entry = (condition, compile_condition(condition))
-        _COMPILED[id(condition)] = entry
-    return entry[1]

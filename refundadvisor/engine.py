@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple, Optional
 
-from .conditions import evaluator, test_holds, tests_in
+from .conditions import compile_condition, holds, test_holds, tests_in
 from .facts import Facts
 from .model import CHARGE_AMOUNT_FACT, CHARGE_TIME_FACT, EVIDENCE_FACT, Band, ChecklistItem, Outcome, Rule, RuleSet
 
@@ -104,6 +104,7 @@ class Assessment(NamedTuple):
     ruleset: RuleSet
     deadlines: tuple[DeadlineResult, ...] = ()
     estimate: Optional[EstimateResult] = None
+    unused_facts: tuple[str, ...] = ()  # facts the user gave that this platform's rules never read
 
     def same_verdict(self, other: "Assessment") -> bool:
         """Whether two assessments agree on band and outcome."""
@@ -136,19 +137,20 @@ class Plan(NamedTuple):
     conclusions: dict  # (shaping rules fired, summed score changes) -> Conclusion
 
 
-_PLANS: dict[int, Plan] = {}
 _MAX_CONCLUSIONS = 8192  # keeps a long batch's memory flat
 
 
 def plan_for(ruleset: RuleSet) -> Plan:
-    """The prepared form of a rule set, made once while the rule set lives."""
-    plan = _PLANS.get(id(ruleset.rules))
-    if plan is None or plan.rules is not ruleset.rules:
-        if len(_PLANS) > 16:
-            _PLANS.clear()
-        plan = Plan(
+    """The prepared form of a rule set, made once while the rule set lives (it carries it)."""
+    from .rules.prepared import prepared
+
+    return prepared(ruleset, "plan", ruleset.rules, lambda: _make_plan(ruleset))
+
+
+def _make_plan(ruleset: RuleSet) -> Plan:
+    return Plan(
             ruleset.rules,
-            tuple(evaluator(rule.when) for rule in ruleset.rules),
+            tuple(compile_condition(rule.when) for rule in ruleset.rules),
             tuple(Reason(rule.id, rule.why, rule.sources, rule.score, rule.cap, rule.floor, rule.outcome, rule.effect)
                   for rule in ruleset.rules),
             tuple(rule.score for rule in ruleset.rules),
@@ -157,8 +159,6 @@ def plan_for(ruleset: RuleSet) -> Plan:
                       or rule.warnings or rule.next_steps),
             {},
         )
-        _PLANS[id(ruleset.rules)] = plan
-    return plan
 
 
 def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (), trace: bool = True) -> Assessment:
@@ -172,6 +172,10 @@ def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (),
         plan = plan_for(ruleset)
         results = tuple(_rule_result(rule, check(values), values) for rule, check in zip(plan.rules, plan.checks))
         fired = tuple(index for index, result in enumerate(results) if result.fired)
+        for rule, result in zip(plan.rules, results):
+            # one evaluator decides; the reference one checks it on every explained verdict
+            if holds(rule.when, values) != result.result:
+                raise EngineMismatch(rule.id)
     else:
         results = ()
         fired = evaluate(values, ruleset)
@@ -187,7 +191,28 @@ def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (),
         next_steps=conclusion.next_steps, warnings=warnings,
         steps=_steps(ruleset, fired, conclusion) if trace else (), trace=results, facts=facts, ruleset=ruleset,
         deadlines=deadlines(facts, ruleset), estimate=estimate(facts, ruleset),
+        unused_facts=tuple(name for name, origin in facts.origin.items()
+                           if origin in ("given", "asked") and name not in facts_read(ruleset)),
     )
+
+
+def facts_read(ruleset: RuleSet) -> frozenset:
+    """Every fact the rule set's rules, deadlines, estimates, questions and checklist read."""
+    from .conditions import facts_used
+    from .rules.prepared import prepared
+
+    def build() -> frozenset:
+        conditions = [rule.when for rule in ruleset.rules]
+        conditions += [item.when for item in (*ruleset.deadlines, *ruleset.estimates) if item.when is not None]
+        conditions += [spec.ask_when for spec in ruleset.facts.values() if spec.ask_when is not None]
+        names = set().union(*(facts_used(condition) for condition in conditions))
+        names |= {item.returns for item in ruleset.estimates if item.returns}
+        names |= {CHARGE_TIME_FACT, CHARGE_AMOUNT_FACT}  # every verdict states when and how much
+        if any(item.evidence for item in ruleset.checklist.values()):
+            names.add(EVIDENCE_FACT)
+        return frozenset(names)
+
+    return prepared(ruleset, "facts_read", ruleset.rules, build)
 
 
 def deadlines(facts: Facts, ruleset: RuleSet) -> tuple[DeadlineResult, ...]:
@@ -197,8 +222,9 @@ def deadlines(facts: Facts, ruleset: RuleSet) -> tuple[DeadlineResult, ...]:
     if charge is None:
         return ()
     results = []
-    for deadline in ruleset.deadlines:
-        if deadline.when is not None and evaluator(deadline.when)(facts.values) is not True:
+    checks = _conditions(ruleset, "deadlines", ruleset.deadlines)
+    for deadline, check in zip(ruleset.deadlines, checks):
+        if check is not None and check(facts.values) is not True:
             continue
         length = timedelta(hours=deadline.after) if deadline.unit == "hours" else timedelta(days=deadline.after)
         closes_at = charge.at + length
@@ -213,8 +239,9 @@ CENT = Decimal("0.01")
 def estimate(facts: Facts, ruleset: RuleSet) -> Optional[EstimateResult]:
     """The first refund estimate whose condition holds: what would come back, if anything."""
     values = facts.values
-    for rule in ruleset.estimates:
-        if rule.when is not None and evaluator(rule.when)(values) is not True:
+    checks = _conditions(ruleset, "estimates", ruleset.estimates)
+    for rule, check in zip(ruleset.estimates, checks):
+        if check is not None and check(values) is not True:
             continue
         amount = None
         if rule.returns is not None and values.get(rule.returns) is not None:
@@ -229,6 +256,22 @@ def estimate(facts: Facts, ruleset: RuleSet) -> Optional[EstimateResult]:
             amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
         return EstimateResult(rule.id, amount, ruleset.currency, rule.note, rule.up_to)
     return None
+
+
+class EngineMismatch(RuntimeError):
+    """The compiled and the reference evaluation of a rule disagree: a bug, never a verdict."""
+
+    def __init__(self, rule: str):
+        self.rule = rule
+        super().__init__(f"internal error: the two evaluations of rule {rule!r} disagree; please report it")
+
+
+def _conditions(ruleset: RuleSet, name: str, items: tuple) -> tuple:
+    """The compiled `when` of each deadline or estimate, prepared once per rule set."""
+    from .rules.prepared import prepared
+
+    return prepared(ruleset, name, items, lambda: tuple(
+        compile_condition(item.when) if item.when is not None else None for item in items))
 
 
 def evaluate(values, ruleset: RuleSet) -> tuple[int, ...]:

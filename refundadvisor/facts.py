@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, NamedTuple, Optional
 
-from .conditions import evaluator
+from .conditions import compile_condition, holds
 from .model import CHARGE_TIME_FACT, FactSpec, RuleSet
 from .redact import mask
 
@@ -210,7 +210,7 @@ def parse_value(spec: FactSpec, value: Any, now: datetime) -> Any:
 
 def is_relevant(spec: FactSpec, values: Mapping[str, Any]) -> bool:
     """Whether a fact matters given the others; unknown counts as relevant."""
-    return spec.ask_when is None or evaluator(spec.ask_when)(values) is not False
+    return spec.ask_when is None or holds(spec.ask_when, values) is not False
 
 
 def needs_asking(ruleset: RuleSet, values: Mapping[str, Any]) -> Optional[FactSpec]:
@@ -230,23 +230,22 @@ class _FactStep(NamedTuple):
 
 
 _NONE = object()  # no default: the fact is required where relevant
-_PLANS: dict[int, tuple] = {}
 
 
 def _fact_plan(ruleset: RuleSet) -> tuple:
     """The facts prepared once per rule set: (steps in file order, specs that have bounds)."""
-    entry = _PLANS.get(id(ruleset.facts))
-    if entry is None or entry[0] is not ruleset.facts:
-        if len(_PLANS) > 16:
-            _PLANS.clear()
+    from .rules.prepared import prepared
+
+    def build() -> tuple:
         steps = tuple(
-            _FactStep(spec.name, spec, evaluator(spec.ask_when) if spec.ask_when is not None else None,
+            _FactStep(spec.name, spec, compile_condition(spec.ask_when) if spec.ask_when is not None else None,
                       spec.default if spec.has_default else _NONE, spec.default_fact)
             for spec in ruleset.facts.values()
         )
         bounded = tuple(spec for spec in ruleset.facts.values() if spec.min is not None or spec.max is not None)
-        entry = _PLANS[id(ruleset.facts)] = (ruleset.facts, steps, bounded)
-    return entry[1], entry[2]
+        return steps, bounded
+
+    return prepared(ruleset, "facts", ruleset.facts, build)
 
 
 def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: Mapping[str, str] | None = None) -> Facts:
@@ -355,7 +354,8 @@ def parse_answers(ruleset: RuleSet, answers: Mapping[str, Any], now: datetime,
         if value is None:
             continue
         if cache is not None:
-            hashable = tuple(value) if isinstance(value, list) else value
+            # the value's type is part of the key: True == 1 and "1" != 1, and each parses differently
+            hashable = (type(value), tuple(value) if isinstance(value, list) else value)
             try:
                 parsed = cache.get((key, hashable))
             except TypeError:  # a mapping or a list of lists: not cacheable, parse it

@@ -66,22 +66,11 @@ class Entry(NamedTuple):
 
 
 class Summary(NamedTuple):
-    """What the history says about one platform (and cause), as support would count it."""
+    """What the history says about one platform (and cause), as support would count it: a count
+    for each fact the rule file's `history:` section names."""
 
-    requests_12m: int
-    similar_12m: int
-    denied_12m: int
-    requests_90d: int
+    counts: dict  # fact name -> count
     last_asked_at: Optional[str]
-
-
-# The rule files' facts that a summary answers.
-FACTS_FROM_SUMMARY = {
-    "prior_refunds": "requests_12m",
-    "similar_prior": "similar_12m",
-    "prior_denials": "denied_12m",
-    "requests_90d": "requests_90d",
-}
 
 
 def utc_text(moment: datetime) -> str:
@@ -332,18 +321,43 @@ class History:
 
         return self._run(work, create=True, write=True)
 
-    def summary(self, platform: str, cause: Optional[str], now: datetime) -> Summary:
-        """The counts support would see for a new request on this platform (for this cause)."""
-        year_ago = utc_text(now - timedelta(days=365))
-        quarter_ago = utc_text(now - timedelta(days=90))
-        recent = [entry for entry in self.entries(platform) if year_ago <= entry.asked_at <= utc_text(now)]
-        return Summary(
-            requests_12m=len(recent),
-            similar_12m=sum(entry.cause == cause for entry in recent),
-            denied_12m=sum(entry.outcome == "denied" for entry in recent),
-            requests_90d=sum(entry.asked_at >= quarter_ago for entry in recent),
-            last_asked_at=recent[-1].asked_at if recent else None,
-        )
+    def summary(self, platform: str, cause: Optional[str], now: datetime, history_facts,
+                exclude: Optional[dict] = None) -> Summary:
+        """The counts support would see for a new request on this platform (for this cause), one
+        for each of the rule file's history facts. ``exclude`` describes the charge being
+        checked (charged_at, cause): a recorded request for that very charge is not an earlier one."""
+        entries = [entry for entry in self.entries(platform) if not _same_charge(entry, exclude)]
+        until = utc_text(now)
+        counts: dict[str, int] = {}
+        latest = None
+        for wanted in history_facts:
+            since = _days_before(now, wanted.within_days)
+            window = [entry for entry in entries if since <= entry.asked_at <= until]
+            if window:
+                latest = max(latest or "", window[-1].asked_at)
+            if wanted.counts == "similar":
+                counts[wanted.fact] = sum(entry.cause == cause for entry in window)
+            elif wanted.counts == "denied":
+                counts[wanted.fact] = sum(entry.outcome == "denied" for entry in window)
+            else:
+                counts[wanted.fact] = len(window)
+        return Summary(counts, latest)
+
+
+def _days_before(now: datetime, days: float) -> str:
+    """The moment ``days`` before ``now`` as stored text; the earliest moment there is if that is
+    before year 1."""
+    try:
+        return utc_text(now - timedelta(days=days))
+    except OverflowError:
+        return "0001-01-01T00:00:00Z"
+
+
+def _same_charge(entry: Entry, charge: Optional[dict]) -> bool:
+    """Whether a recorded request is for the charge being checked (same time and cause)."""
+    if not charge or not charge.get("charged_at") or entry.charged_at is None:
+        return False
+    return entry.charged_at == charge["charged_at"] and entry.cause == charge.get("cause")
 
 
 def _text(value: Optional[Decimal]) -> Optional[str]:

@@ -196,6 +196,18 @@ class DraftTemplate(NamedTuple):
     closing: tuple[str, ...]
 
 
+class HistoryFact(NamedTuple):
+    """A fact the user's refund history answers: which requests it counts, over which window."""
+
+    fact: str
+    counts: str  # "requests", "similar" (same value of the `same_as` fact) or "denied"
+    within_days: float
+    says: str  # how the human view words the count, e.g. "{n} in the last 90 days"
+
+
+HISTORY_COUNTS = ("requests", "similar", "denied")
+
+
 class RuleSet(NamedTuple):
     path: str
     sha256: str
@@ -217,6 +229,16 @@ class RuleSet(NamedTuple):
     deadlines: tuple[Deadline, ...] = ()
     estimates: tuple[Estimate, ...] = ()
     draft: Optional[DraftTemplate] = None
+    history_facts: tuple[HistoryFact, ...] = ()  # what the refund history fills, in file order
+    history_same_as: str = ""  # the fact whose value makes an earlier request "similar"
+    layers: tuple[tuple[str, str], ...] = ()  # (path, sha256) of each file, the one asked for first
+    origins: Optional[dict[str, str]] = None  # "rules.first-request" -> the file that defined it
+    prepared: Any = None  # what the engine prepares once per loaded rule set (rules.prepared.Prepared)
+
+    @property
+    def is_base(self) -> bool:
+        """A shared base file (no platform) that platforms build on; it cannot assess a charge."""
+        return not self.platform
 
     def fact_type(self, name: str) -> Optional[str]:
         """The type of a declared or derived fact, or None if the rule set has no such fact."""

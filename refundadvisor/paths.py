@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Mapping, Optional
 
 APP = "refundadvisor"
 RULES_ENV = "REFUNDADVISOR_RULES"
 PLATFORM_ENV = "REFUNDADVISOR_PLATFORM"
-DEFAULT_PLATFORM = "openrouter"  # the platform of the root rules.yaml
+# The shared rule file names the default platform on a line of its own (rules validate checks it)
+_DEFAULT_LINE = re.compile(r"^default_platform:[ \t]*([a-z][a-z0-9_-]*)[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
 def _data_root() -> Path:
@@ -21,17 +23,33 @@ def _data_root() -> Path:
 
 
 def bundled_rules() -> Path:
-    """The default rule file (OpenRouter)."""
+    """The shared rule file every bundled platform builds on (the root rules.yaml)."""
     return _data_root() / "rules.yaml"
 
 
-def bundled_platforms() -> dict[str, Path]:
-    """Every bundled rule file by platform name, the default first."""
-    found = {DEFAULT_PLATFORM: bundled_rules()}
+def default_platform() -> str:
+    """The platform used when none is chosen: the shared rule file's `default_platform`."""
+    try:
+        with open(bundled_rules(), encoding="utf-8") as handle:
+            found = _DEFAULT_LINE.search(handle.read(2 * 1024 * 1024))
+    except (OSError, UnicodeDecodeError):
+        found = None
+    platforms = _platform_files()
+    if found and found.group(1) in platforms:
+        return found.group(1)
+    return next(iter(platforms), "")
+
+
+def _platform_files() -> dict[str, Path]:
     folder = _data_root() / "platforms"
-    if folder.is_dir():
-        found.update({path.stem: path for path in sorted(folder.glob("*.yaml"))})
-    return found
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def bundled_platforms() -> dict[str, Path]:
+    """Every bundled platform's rule file by name, the default first."""
+    found = _platform_files()
+    default = default_platform()
+    return {default: found[default], **found} if default in found else found
 
 
 def config_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -60,6 +78,17 @@ def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     """The user's cache directory for refundadvisor (XDG); safe to delete at any time."""
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / APP
+
+
+def is_regular_file(path: str) -> bool:
+    """Whether a path is a regular file (not a FIFO, device or folder, which could hang a read or
+    make no sense); False for anything that cannot be looked at."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 class UnknownPlatform(ValueError):
@@ -95,4 +124,4 @@ def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.envir
     user = config_dir(env) / "rules.yaml"
     if user.is_file():
         return str(user), "user config"
-    return str(bundled_rules()), "bundled"
+    return str(platform_path(default_platform())), "bundled"

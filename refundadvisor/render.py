@@ -14,8 +14,8 @@ from .engine import Assessment
 from .facts import normalised
 
 # Bump on any change to the JSON document's keys or their meaning (docs/json.md).
-# 2: added deadlines and refund_estimate. 3: added history.
-SCHEMA_VERSION = "3"
+# 2: added deadlines and refund_estimate. 3: added history. 4: rules.layers, facts_unused, history.counts.
+SCHEMA_VERSION = "4"
 DISCLAIMER = ("A heuristic guide grounded in published policy and in how support teams weigh "
               "requests, not a guarantee: support decides.")
 SCORE_NOTE = "A heuristic score from 0 to 100, not a probability."
@@ -74,9 +74,11 @@ def assessment_document(assessment: Assessment, rules_source: str = "", explain:
                 for source in policy.sources.values()
             ],
         },
-        "rules": {"path": ruleset.path, "sha256": ruleset.sha256, "chosen_by": rules_source},
+        "rules": {"path": ruleset.path, "sha256": ruleset.sha256, "chosen_by": rules_source,
+                  "layers": [{"path": path, "sha256": sha} for path, sha in ruleset.layers]},
         "facts": normalised(assessment.facts),
         "fact_origins": dict(assessment.facts.origin),
+        "facts_unused": list(assessment.unused_facts),
         "history": history,
         "disclaimer": DISCLAIMER,
     }
@@ -155,14 +157,22 @@ def make_console(stderr: bool = False, no_color: bool = False, width: int | None
                    color_system=None if plain else "auto", emoji=False)
 
 
-def history_sentence(history: dict, cause_label: str) -> str:
+def counted(history_facts, counts: dict, skip_zero: bool = True, cause_label: str = "") -> list[str]:
+    """Each count of earlier requests as the rule file words it ("2 requests in the last 12 months");
+    counts of 0 after the first are left out."""
+    parts = []
+    for index, wanted in enumerate(history_facts):
+        number = counts.get(wanted.fact)
+        if number is None or (skip_zero and index and not number):
+            continue
+        text = wanted.says.replace("{n}", str(number)).replace("{s}", "" if number == 1 else "s")
+        parts.append(f"{text} ({cause_label})" if wanted.counts == "similar" and cause_label else text)
+    return parts
+
+
+def history_sentence(history: dict, ruleset, cause_label: str) -> str:
     """'From your history (path): 3 requests in the last 12 months, 2 for this cause, ...'"""
-    parts = [f"{history['requests_12m']} request{'s' if history['requests_12m'] != 1 else ''} in the last 12 months",
-             f"{history['similar_12m']} for this cause ({cause_label})"]
-    if history["denied_12m"]:
-        parts.append(f"{history['denied_12m']} turned down")
-    if history["requests_90d"]:
-        parts.append(f"{history['requests_90d']} in the last 90 days")
+    parts = counted(ruleset.history_facts, history["counts"], cause_label=cause_label)
     last = f"; the last on {history['last_asked_at'][:10]}" if history["last_asked_at"] else ""
     return f"From your history ({history['path']}): {', '.join(parts)}{last}."
 
@@ -192,7 +202,10 @@ def render_human(assessment: Assessment, console, rules_source: str = "", explai
     if history is not None:
         cause = assessment.facts.values.get("cause")
         labels = {choice.id: choice.label for choice in ruleset.facts["cause"].choices} if "cause" in ruleset.facts else {}
-        console.print(Text(history_sentence(history, labels.get(cause, str(cause))), style="dim"))
+        console.print(Text(history_sentence(history, ruleset, labels.get(cause, str(cause))), style="dim"))
+    if assessment.unused_facts:
+        console.print(Text(f"Not used by {ruleset.title}'s rules: {', '.join(assessment.unused_facts)} "
+                           "(accepted, and left out of this verdict).", style="dim"))
 
     _section(console, "Why")
     reasons = Table.grid(padding=(0, 1))
@@ -464,7 +477,9 @@ def history_document(path: str, platforms: dict, now) -> dict[str, Any]:
             "by_month": by_month,
             "outcomes": outcomes,
             "returned": money(returned),
-            "last_12_months": {cause: summary._asdict() for cause, summary in summaries.items()},
+            "counts": {cause: summary.counts for cause, summary in summaries.items()},
+            "counted": counted([wanted for wanted in ruleset.history_facts if wanted.counts != "similar"],
+                               next(iter(summaries.values())).counts, skip_zero=False) if ruleset and summaries else [],
             "would_cross": [{"cause": cause, "rule": rule.id, "effect": rule.effect, "why": rule.why}
                             for cause, rule in crossings],
         })
@@ -482,16 +497,12 @@ def history_text(document: dict[str, Any]) -> str:
                       f"({outcomes}); {platform['returned']:.2f} returned in all"]
         for month, causes in sorted(platform["by_month"].items()):
             lines.append(f"  {month}: " + ", ".join(f"{cause} {count}" for cause, count in causes.items()))
-        recent = platform["last_12_months"]
-        counted = next(iter(recent.values()), None)
-        if counted:
-            many = "request" if counted["requests_12m"] == 1 else "requests"
-            lines.append(f"  In the last 12 months: {counted['requests_12m']} {many}, {counted['denied_12m']} turned "
-                         f"down, {counted['requests_90d']} in the last 90 days.")
+        if platform["counted"]:
+            lines.append(f"  Counted now: {', '.join(platform['counted'])}.")
         for crossing in platform["would_cross"]:
             lines.append(f"  One more {crossing['cause']} request now would bring in rule {crossing['rule']} "
                          f"({crossing['effect']}): {crossing['why']}")
-        if not platform["would_cross"] and counted:
+        if not platform["would_cross"] and platform["counted"]:
             lines.append("  One more request now would not cross any rule about earlier requests.")
     return "\n".join(lines)
 

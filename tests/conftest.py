@@ -13,7 +13,7 @@ settings.register_profile("thorough", max_examples=3000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from refundadvisor import rules as rules_module
-from refundadvisor.paths import bundled_rules
+from refundadvisor.paths import default_platform, platform_path
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,12 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TERM", "dumb")
     monkeypatch.setenv("_TYPER_FORCE_DISABLE_TERMINAL", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    for name in ("REFUNDADVISOR_RULES", "NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS", "COLUMNS"):
+    # sealed: nothing from the developer's environment reaches a test (REFUNDADVISOR_* included)
+    for name in list(os.environ):
+        if name.startswith("REFUNDADVISOR_"):
+            monkeypatch.delenv(name)
+    for name in ("NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS", "COLUMNS", "OPENROUTER_API_KEY", "PYTHONIOENCODING",
+                 "LC_ALL", "LANG"):
         monkeypatch.delenv(name, raising=False)
     import time
 
@@ -40,6 +45,6 @@ def isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def ruleset():
-    """The bundled OpenRouter rule set."""
-    loaded, _warnings = rules_module.load(str(bundled_rules()))
+    """The bundled default platform's rule set (OpenRouter)."""
+    loaded, _warnings = rules_module.load(str(platform_path(default_platform())))
     return loaded

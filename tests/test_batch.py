@@ -111,7 +111,7 @@ def test_batch_one_result_per_row_in_order_with_ids():
     assert result.exit_code == 0
     assert [item["id"] for item in out] == ["r1", "r2", "r3", "r4", "r5"]
     assert [item["line"] for item in out] == [1, 2, 3, 4, 5]
-    assert all(item["ok"] and item["schema_version"] == "3" for item in out)
+    assert all(item["ok"] and item["schema_version"] == "4" for item in out)
     assert "refundadvisor batch: 5 rows, 5 assessed (very-likely 5)" in result.stderr
 
 

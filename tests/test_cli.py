@@ -34,8 +34,8 @@ def test_json_document_keys_are_pinned():
     document = run_json()
     assert list(document) == ["schema_version", "tool", "platform", "likelihood", "outcome", "reasons", "limits",
                               "checklist", "next_steps", "warnings", "deadlines", "refund_estimate", "policy", "rules",
-                              "facts", "fact_origins", "history", "disclaimer"]
-    assert document["schema_version"] == "3"
+                              "facts", "fact_origins", "facts_unused", "history", "disclaimer"]
+    assert document["schema_version"] == "4"
     assert set(document["deadlines"][0]) == {"id", "what", "closes_at", "source", "approximate", "closed"}
     assert set(document["refund_estimate"]) == {"id", "amount", "currency", "up_to", "note"}
     assert set(document["likelihood"]) == {"band", "label", "score", "score_range", "note"}
@@ -43,7 +43,8 @@ def test_json_document_keys_are_pinned():
     assert set(document["reasons"][0]) == {"rule", "effect", "why", "score", "cap", "floor", "outcome", "sources"}
     assert set(document["checklist"][0]) == {"id", "item", "why", "have"}
     assert set(document["policy"]) == {"name", "verified_on", "note", "sources"}
-    assert set(document["rules"]) == {"path", "sha256", "chosen_by"}
+    assert set(document["rules"]) == {"path", "sha256", "chosen_by", "layers"}
+    assert [layer["path"].rsplit("/", 1)[-1] for layer in document["rules"]["layers"]] == ["openrouter.yaml", "rules.yaml"]
 
 
 def test_json_carries_the_verdict_and_normalised_facts():
@@ -145,7 +146,8 @@ def test_missing_rule_file_exits_1(tmp_path):
 
 
 def test_rules_from_the_environment_and_the_user_config(tmp_path, isolated_home):
-    custom = (ROOT / "rules.yaml").read_text().replace("title: OpenRouter", "title: My Copy")
+    # a user's own file builds on a bundled platform and replaces what it names
+    custom = "format: 1\nextends: openrouter\noverrides: [title]\ntitle: My Copy\n"
     env_file = tmp_path / "env-rules.yaml"
     env_file.write_text(custom)
     document = json.loads(run(*BASE, "--json", env={"REFUNDADVISOR_RULES": str(env_file)}).stdout)

@@ -1,7 +1,7 @@
 """From verdict to action: the support-request draft, deadlines, the refund estimate, masking.
 
 The drafts are golden files in tests/golden/; after an intended change to the wording, rewrite
-them with REFUNDADVISOR_UPDATE_GOLDEN=1 pytest tests/test_draft.py and review the diff.
+them with UPDATE_GOLDEN=1 pytest tests/test_draft.py and review the diff.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def draft(*args: str):
 
 def golden(name: str, text: str) -> None:
     path = GOLDEN / f"{name}.txt"
-    if os.environ.get("REFUNDADVISOR_UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
     assert text == path.read_text(), f"{name}: the draft differs from {path}"
 

@@ -233,7 +233,7 @@ def test_missing_fact_makes_a_condition_unknown_not_an_error(small):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from refundadvisor.conditions import evaluator, holds  # noqa: E402
+from refundadvisor.conditions import compile_condition as evaluator, holds  # noqa: E402
 
 FACT_VALUES = st.fixed_dictionaries({}, optional={
     "charge_type": st.sampled_from(["topup", "usage", "subscription"]),

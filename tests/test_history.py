@@ -119,9 +119,9 @@ def test_check_counts_earlier_requests_from_the_history(db):
     add(db, "--cause", "overuse", "--asked-at", "2025-06-01")  # more than 12 months ago: not counted
     add(db, "--platform", "openai", "--cause", "runaway-script", "--asked-at", "2026-11-03")  # another platform
     document = check(db)
-    assert document["history"] | {"path": None} == {"path": None, "requests_12m": 2, "similar_12m": 2,
-                                                     "denied_12m": 1, "requests_90d": 2,
-                                                     "last_asked_at": "2026-11-02T00:00:00Z"}
+    assert document["history"] | {"path": None} == {
+        "path": None, "last_asked_at": "2026-11-02T00:00:00Z",
+        "counts": {"prior_refunds": 2, "similar_prior": 2, "prior_denials": 1, "requests_90d": 2}}
     assert (document["facts"]["prior_refunds"], document["facts"]["similar_prior"]) == (2, 2)
     assert document["fact_origins"]["prior_refunds"] == "history"
     fired = [reason["rule"] for reason in document["reasons"]]

@@ -31,7 +31,7 @@ def test_wheel_carries_the_rules(installed):
         packaged = archive.read("refundadvisor/rules.yaml")
         for name in ("openai", "anthropic"):
             assert archive.read(f"refundadvisor/platforms/{name}.yaml") == (ROOT / "platforms" / f"{name}.yaml").read_bytes()
-        assert archive.read("refundadvisor/rules.schema.json")
+        assert archive.read("refundadvisor/rules/schema.json")
     assert packaged == (ROOT / "rules.yaml").read_bytes()
 
 

@@ -90,7 +90,7 @@ def test_platform_from_the_environment_and_conflicts():
     flag_wins = json.loads(runner.invoke(app, [*args, "--platform", "openai"],
                                          env={"REFUNDADVISOR_PLATFORM": "anthropic"}).stdout)
     assert flag_wins["platform"]["id"] == "openai"
-    both = runner.invoke(app, [*args, "--platform", "openai", "--rules", str(ROOT / "rules.yaml")])
+    both = runner.invoke(app, [*args, "--platform", "openai", "--rules", str(ROOT / "platforms" / "openrouter.yaml")])
     assert both.exit_code == 2 and "not both" in both.stderr
     unknown = runner.invoke(app, [*args, "--platform", "gemini"])
     assert unknown.exit_code == 2 and "bundled: openrouter, anthropic, openai" in unknown.stderr
@@ -98,10 +98,16 @@ def test_platform_from_the_environment_and_conflicts():
     assert bad_env.exit_code == 2 and "REFUNDADVISOR_PLATFORM: no bundled rule file" in bad_env.stderr
 
 
-def test_a_fact_a_platform_does_not_have_is_a_usage_error():
-    result = runner.invoke(app, ["check", "--platform", "openai", *SITUATIONS["credits bought by mistake, 3 h ago"],
-                                 "--unused", "10"])
-    assert result.exit_code == 2 and "has no fact 'unused'" in result.stderr
+def test_one_fact_vocabulary_a_fact_a_platform_does_not_use_is_reported_not_refused():
+    args = ["check", *SITUATIONS["credits bought by mistake, 3 h ago"], "--unused", "10", "--now", NOW_TEXT]
+    for platform in PLATFORMS:
+        result = runner.invoke(app, [*args, "--platform", platform, "--json"])
+        assert result.exit_code == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["facts"]["unused"] == 10
+        assert ("unused" in document["facts_unused"]) == (platform != "openrouter"), platform
+    human = runner.invoke(app, [*args, "--platform", "openai"]).stdout
+    assert "Not used by OpenAI API's rules: unused" in " ".join(human.split())
     crypto = runner.invoke(app, ["check", "--platform", "anthropic", *SITUATIONS["runaway script, 5 h ago"],
                                  "--payment-method", "crypto"])
     assert crypto.exit_code == 2 and "choose one of: card, other" in crypto.stderr

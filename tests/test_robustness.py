@@ -23,7 +23,7 @@ from helpers import NOW_TEXT, ROOT
 
 runner = CliRunner()
 DOCUMENTED_EXITS = {0, 1, 2, 3, 130}
-RULES_TEXT = (ROOT / "rules.yaml").read_text()
+RULES_TEXT = (ROOT / "platforms" / "openrouter.yaml").read_text()
 SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], deadline=None)
 
 
@@ -67,7 +67,7 @@ def argument_vectors(draw):
             flag = draw(st.sampled_from(FLAGS))
             value = draw(WEIRD_TEXT)
             if flag == "--rules" and draw(st.booleans()):
-                value = str(ROOT / "rules.yaml")
+                value = str(ROOT / "platforms" / "openrouter.yaml")
             if flag == "--platform" and draw(st.booleans()):
                 value = draw(st.sampled_from(["openrouter", "openai", "anthropic"]))
             argv += [flag, value]

@@ -34,6 +34,7 @@ class Mark:
 
     line: int
     column: int
+    path: str = ""  # the file, where a document is built from several (a rule file's layers)
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Document:
         """The location of the value at ``ypath``, or of its nearest located parent."""
         while ypath not in self.marks and ypath:
             ypath = ypath[:-1]
-        return self.marks.get(ypath, Mark(1, 1))
+        return self.marks.get(ypath, Mark(1, 1, self.path))
 
 
 class YamlProblem(Exception):
@@ -101,7 +102,7 @@ def parse(text: str, path: str) -> Document:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        where = Mark(mark.line + 1, mark.column + 1) if mark else None
+        where = Mark(mark.line + 1, mark.column + 1, path) if mark else None
         message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
         raise YamlProblem(path, where, "syntax", message) from None
     except yaml.YAMLError as error:
@@ -126,7 +127,7 @@ class _Builder:
         self.seen: set[int] = set()
 
     def problem(self, node, code: str, message: str) -> YamlProblem:
-        return YamlProblem(self.document.path, _mark(node), code, message)
+        return YamlProblem(self.document.path, _mark(node, self.document.path), code, message)
 
     def build(self, node, ypath: tuple, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -135,7 +136,7 @@ class _Builder:
             # a node reached twice was referenced through an alias
             raise self.problem(node, "alias", "anchors and aliases (&name, *name) are not allowed; write the value out")
         self.seen.add(id(node))
-        self.document.marks[ypath] = _mark(node)
+        self.document.marks[ypath] = _mark(node, self.document.path)
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, ypath, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -160,8 +161,8 @@ class _Builder:
             if key in result:
                 first = first_seen[key]
                 raise self.problem(key_node, "duplicate-key", f"duplicate key {key!r} (first at line {first.line})")
-            first_seen[key] = _mark(key_node)
-            self.document.key_marks[ypath + (key,)] = _mark(key_node)
+            first_seen[key] = _mark(key_node, self.document.path)
+            self.document.key_marks[ypath + (key,)] = _mark(key_node, self.document.path)
             result[key] = self.build(value_node, ypath + (key,), depth + 1)
         return result
 
@@ -185,5 +186,5 @@ class _Builder:
         raise self.problem(node, "tag", f"the tag {tag!r} is not allowed")
 
 
-def _mark(node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+def _mark(node, path: str) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1, path)

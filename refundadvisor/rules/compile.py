@@ -1,4 +1,4 @@
-"""Load, validate and compile a rule file into a RuleSet.
+"""Validate a rule document (all its layers merged) and compile it into a RuleSet.
 
 Validation collects every problem it can find, each located in the file, rather than stopping
 at the first. Errors make the file unusable; warnings only fail with ``--strict``.
@@ -13,9 +13,9 @@ import re
 from datetime import datetime
 from typing import Any, Optional
 
-from . import safeyaml
-from .conditions import ALL_OPERATORS, OPERATORS_BY_TYPE, All, Any_, Condition, Not, Test, facts_used
-from .model import (
+from . import read
+from ..conditions import ALL_OPERATORS, OPERATORS_BY_TYPE, All, Any_, Condition, Not, Test, facts_used
+from ..model import (
     DERIVED_FACTS,
     ENGINE_VERSION,
     EVIDENCE_FACT,
@@ -31,6 +31,8 @@ from .model import (
     Estimate,
     Expectation,
     FactSpec,
+    HISTORY_COUNTS,
+    HistoryFact,
     Outcome,
     Parameter,
     Policy,
@@ -46,9 +48,9 @@ _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TOP_KEYS = (
-    "format", "requires_engine", "platform", "title", "currency", "policy", "facts", "checklist",
+    "format", "requires_engine", "extends", "overrides", "default_platform", "platform", "title", "currency", "policy", "facts", "checklist",
     "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "deadlines",
-    "refund_estimates", "draft", "rules", "tests",
+    "refund_estimates", "draft", "history", "rules", "tests",
 )
 RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
              "warnings", "next_steps", "draft_lines", "draft_notes", "examples")
@@ -85,17 +87,20 @@ def _type_name(value: Any) -> str:
 class _Compiler:
     """Walks a parsed rule file, collecting problems and building the RuleSet."""
 
-    def __init__(self, document: safeyaml.Document):
+    def __init__(self, document: read.Document):
         self.doc = document
         self.problems: list[Problem] = []
         self.params: dict[str, Parameter] = {}
         self.facts: dict[str, FactSpec] = {}
+        self.title = ""
+        self.is_base = False
+        self.own_facts: Optional[set] = None  # facts the asked-for file declares itself (None: all)
 
     # -- reporting ----------------------------------------------------------------------------
     def report(self, severity: str, ypath: tuple, code: str, message: str, at_key: bool = False) -> None:
         mark = self.doc.key_marks.get(ypath) if at_key else None
         mark = mark or self.doc.mark(ypath)
-        self.problems.append(Problem(self.doc.path, mark.line, mark.column, severity, code,
+        self.problems.append(Problem(mark.path or self.doc.path, mark.line, mark.column, severity, code,
                                      format_ypath(ypath), message))
 
     def error(self, ypath: tuple, code: str, message: str, at_key: bool = False) -> None:
@@ -178,6 +183,8 @@ class _Compiler:
             name = match.group(1)
             if name in self.params:
                 return self.params[name].shown
+            if name == "title" and self.title:
+                return self.title
             if name in later:
                 return match.group(0)
             known = [*self.params, *later]
@@ -204,9 +211,13 @@ class _Compiler:
         if needs is not None and needs > ENGINE_VERSION:
             self.error(("requires_engine",), "engine-version",
                        f"this file needs engine version {needs}, but this refundadvisor has {ENGINE_VERSION}: upgrade refundadvisor")
-        platform = self.identifier(data, "platform", ())
-        title = self.text(data, "title", ())
-        currency = self.text(data, "currency", ())
+        # a file without a platform is a shared base that platforms build on (extends:)
+        self.is_base = "platform" not in data
+        if "default_platform" in data:
+            self.identifier(data, "default_platform", ())
+        platform = "" if self.is_base else self.identifier(data, "platform", ())
+        title = self.title = self.text(data, "title", (), required=not self.is_base, default="the platform")
+        currency = self.text(data, "currency", (), required=not self.is_base)
         policy = self.policy(data.get("policy"), ("policy",))
         self.facts = self.fact_specs(data.get("facts"), ("facts",))
         evidence_ids = self.facts[EVIDENCE_FACT].choice_ids() if EVIDENCE_FACT in self.facts else ()
@@ -224,6 +235,7 @@ class _Compiler:
         deadlines = self.deadlines(data.get("deadlines", []), ("deadlines",), policy)
         estimates = self.estimates(data.get("refund_estimates", []), ("refund_estimates",))
         draft = self.draft(data["draft"], ("draft",), outcomes) if "draft" in data else None
+        history_facts, same_as = self.history(data.get("history", {}), ("history",))
         rules = self.rules(data.get("rules"), ("rules",), checklist, outcomes, policy, low, high)
         known = {"rules": [rule.id for rule in rules], "bands": [band.id for band in bands],
                  "outcomes": list(outcomes), "checklist": list(checklist)}
@@ -245,12 +257,13 @@ class _Compiler:
             rules=rules, score_start=start, score_min=low, score_max=high,
             always_checklist=always_checklist, always_next_steps=always_next, tests=tests,
             deadlines=deadlines, estimates=estimates, draft=draft,
+            history_facts=history_facts, history_same_as=same_as,
         )
 
     def policy(self, value: Any, ypath: tuple) -> Policy:
         section = self.mapping(value, ypath, ("name", "verified_on", "note", "sources", "parameters"))
-        name = self.text(section, "name", ypath)
-        verified = self.text(section, "verified_on", ypath)
+        name = self.text(section, "name", ypath, required=not self.is_base)
+        verified = self.text(section, "verified_on", ypath, required=not self.is_base)
         if verified and not re.match(r"^\d{4}-\d{2}-\d{2}$", verified):
             self.error(ypath + ("verified_on",), "date", f"{verified!r} is not a date written YYYY-MM-DD")
         note = self.text(section, "note", ypath, required=False)
@@ -613,6 +626,40 @@ class _Compiler:
             closing=self.text_list(entry.get("closing", []), ypath + ("closing",), names),
         )
 
+    def history(self, value: Any, ypath: tuple) -> tuple[tuple[HistoryFact, ...], str]:
+        """Which facts the user's refund history fills, counting what over which window."""
+        section = self.mapping(value, ypath, ("same_as", "facts"))
+        same_as = ""
+        if "same_as" in section:
+            same_as = self.text(section, "same_as", ypath)
+            if same_as and same_as not in self.facts:
+                self.error(ypath + ("same_as",), "unknown-fact", f"no fact {same_as!r}{did_you_mean(same_as, self.facts)}")
+        result = []
+        for index, entry in enumerate(self.listing(section.get("facts", []), ypath + ("facts",))):
+            where = ypath + ("facts", index)
+            entry = self.mapping(entry, where, ("fact", "counts", "within_days", "says"))
+            name = self.text(entry, "fact", where)
+            spec = self.facts.get(name)
+            if name and spec is None:
+                self.error(where + ("fact",), "unknown-fact", f"no fact {name!r}{did_you_mean(name, self.facts)}")
+            elif spec is not None and spec.type != "integer":
+                self.error(where + ("fact",), "type", f"the history fills counts: {name!r} is a {spec.type} fact, not an integer")
+            counts = self.text(entry, "counts", where)
+            if counts and counts not in HISTORY_COUNTS:
+                self.error(where + ("counts",), "unknown-count",
+                           f"counts is one of {', '.join(HISTORY_COUNTS)}{did_you_mean(counts, HISTORY_COUNTS)}")
+            if counts == "similar" and not same_as:
+                self.error(where + ("counts",), "missing-key", "counting similar requests needs history.same_as (e.g. cause)")
+            days = self.number_or_param(entry, "within_days", where)
+            if days is not None and days <= 0:
+                self.error(where + ("within_days",), "range", "within_days must be more than 0")
+            says = self.text(entry, "says", where)
+            if says and "{n}" not in says:
+                self.error(where + ("says",), "unknown-placeholder", "says must hold {n}, the count")
+            if name and spec is not None and counts in HISTORY_COUNTS and days:
+                result.append(HistoryFact(name, counts, float(days), says))
+        return tuple(result), same_as
+
     # -- tests written in the rule file ---------------------------------------------------------
     def rule_test(self, entry: Any, ypath: tuple, known: dict, rule_id: Optional[str]) -> Optional[RuleTest]:
         """A test from `tests:` or a rule's `examples:` (which implies that the rule fires)."""
@@ -804,6 +851,8 @@ class _Compiler:
                 self.error(ypath, "never-holds", f"the tests on {fact!r} exclude every value: this condition can never hold")
 
     def unused_warnings(self, rules, checklist, always_checklist, other_conditions=()) -> None:
+        if self.is_base:
+            return  # a shared base declares facts and items for the platforms that build on it
         used_items = set(always_checklist) | {item for rule in rules for item in rule.checklist}
         for item_id in checklist:
             if item_id not in used_items:
@@ -816,55 +865,21 @@ class _Compiler:
         if any(item.evidence for item in checklist.values()):
             used_facts.add(EVIDENCE_FACT)  # it ticks checklist items
         for name, spec in self.facts.items():
+            if self.own_facts is not None and name not in self.own_facts:
+                continue  # a shared fact this platform's rules do not use: reported at check time, not here
             if name not in used_facts and spec.type != "time":
                 self.warn(("facts", name), "unused-fact", f"fact {name!r} is asked but no rule uses it")
 
 
-def compile_document(document: safeyaml.Document, sha256: str = "") -> tuple[RuleSet, list[Problem]]:
-    """Validate a parsed rule file and compile it; returns the RuleSet and its warnings.
+def compile_document(document: read.Document, sha256: str = "",
+                     own_facts: Optional[set] = None) -> tuple[RuleSet, list[Problem]]:
+    """Validate a parsed rule file (its layers merged) and compile it; returns the RuleSet and
+    its warnings. ``own_facts`` limits the unused-fact warning to the facts the file declares.
 
     Raises RulesError listing every problem when there is any error."""
     compiler = _Compiler(document)
+    compiler.own_facts = own_facts
     ruleset = compiler.compile()
     if ruleset is None:
         raise RulesError(compiler.problems)
     return ruleset._replace(sha256=sha256, path=document.path), compiler.problems
-
-
-def load_text(text: str, path: str) -> tuple[RuleSet, list[Problem]]:
-    """Parse and compile rule-file text; returns the RuleSet and its warnings."""
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    try:
-        document = safeyaml.parse(text, path)
-    except safeyaml.YamlProblem as problem:
-        raise RulesError([_from_yaml_problem(problem)]) from None
-    return compile_document(document, sha)
-
-
-def load(path: str) -> tuple[RuleSet, list[Problem]]:
-    """Read, validate and compile a rule file; raise RulesError if it cannot be used."""
-    try:
-        text = safeyaml.read_text(path, what="rule file")
-    except safeyaml.YamlProblem as problem:
-        raise RulesError([_from_yaml_problem(problem)]) from None
-    return load_text(text, path)
-
-
-def _from_yaml_problem(problem: safeyaml.YamlProblem) -> Problem:
-    mark = problem.mark or safeyaml.Mark(1, 1)
-    return Problem(problem.path, mark.line, mark.column, "error", problem.code, "", problem.message)
-
-
-
-def inspect(path: str) -> tuple[Optional[RuleSet], list[Problem], str]:
-    """Validate a rule file without raising: the rule set if usable, every problem, and its sha256."""
-    try:
-        text = safeyaml.read_text(path, what="rule file")
-    except safeyaml.YamlProblem as problem:
-        return None, [_from_yaml_problem(problem)], ""
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    try:
-        ruleset, warnings = load_text(text, path)
-    except RulesError as error:
-        return None, error.problems, sha
-    return ruleset, warnings, sha
