@@ -25,6 +25,7 @@ from .render import SCHEMA_VERSION
 
 ANSWERS_LIMIT = 1024 * 1024  # an answers file describes one charge; more is a mistake
 ROW_ID = "id"
+PLATFORM_KEY = "platform"  # a row (or answers file) may name the bundled platform that charged it
 
 
 class InputError(Exception):
@@ -48,8 +49,8 @@ def read_answers(path: str) -> dict[str, Any]:
     if document.data is None:
         return {}
     if not isinstance(document.data, dict):
-        raise InputError(f"{document.path}: the answers must be a mapping of fact names to values, "
-                         "e.g. {charge_type: topup, amount: 20, ago: 3h, cause: unused-credits}")
+        raise InputError(f"{document.path}: the answers must be a mapping of fact names to values, one per "
+                         "line like 'amount: 20' ('refundadvisor rules show' lists the facts)")
     return {str(key): value for key, value in document.data.items()}
 
 
@@ -128,6 +129,7 @@ class RowAssessor:
         self.now = now
         self.csv = output_format == "csv"
         self.history = _ReadOnce(history) if history is not None and history.exists() else None
+        self.others: dict = {ruleset.platform: self}  # platform name -> its assessor, for rows that name one
         self.parsed: dict = {}
         self.bands = {band.id: f'"likelihood":{{"band":"{band.id}","label":{_json(band.label)},"score":'
                       for band in ruleset.bands}
@@ -139,7 +141,13 @@ class RowAssessor:
         row_id = row.values.get(ROW_ID) if row.values else None
         if row.error is not None:
             return self.failure(row, row_id, None, row.error)
-        answers = {key: value for key, value in row.values.items() if key != ROW_ID}
+        platform = row.values.get(PLATFORM_KEY)
+        if platform is not None and str(platform).strip().lower() != self.ruleset.platform:
+            other = self.for_platform(platform)
+            if isinstance(other, str):
+                return self.failure(row, row_id, PLATFORM_KEY, other)
+            return other.result(row)
+        answers = {key: value for key, value in row.values.items() if key not in (ROW_ID, PLATFORM_KEY)}
         try:
             given = parse_answers(self.ruleset, answers, self.now, self.parsed)
             if self.history is not None:
@@ -168,6 +176,28 @@ class RowAssessor:
                 f'"reasons":[{",".join([self.reasons[index] for index in fired])}],'
                 f'"checklist_missing":{listed},"warnings":{_json(list(warnings)) if warnings else "[]"}}}')
         return RowResult(text, row.line, band)
+
+    def for_platform(self, name: Any):
+        """The assessor for a row's own platform (its bundled rules), or why there is none."""
+        from .paths import UnknownPlatform, platform_path
+        from .rules import RulesError
+        from .rules.cache import load
+
+        key = str(name).strip().lower()
+        found = self.others.get(key)
+        if found is None:
+            try:
+                ruleset = load(str(platform_path(key, PLATFORM_KEY)))
+                found = RowAssessor(ruleset, self.now, "csv" if self.csv else "jsonl", None)
+                found.history = self.history
+                found.others = self.others
+            except UnknownPlatform as error:
+                found = str(error)
+            except RulesError as error:
+                found = f"the rules of platform {key!r} cannot be used: {error}"
+            if len(self.others) < 64:
+                self.others[key] = found
+        return found
 
     def fill_from_history(self, given: dict[str, Any]) -> None:
         """The counts of earlier requests a row does not give, from the user's history (the same

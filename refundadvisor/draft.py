@@ -15,7 +15,6 @@ from .facts import ChargeTime
 from .redact import mask
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-SUMMARY_ITEM = "timeline"  # the checklist item a summary in the user's words provides
 
 
 class Draft(NamedTuple):
@@ -53,14 +52,14 @@ def compose(assessment: Assessment, summary: Optional[str] = None) -> Draft:
     attached, to_gather = [], []
     for entry in assessment.checklist:
         item = ruleset.checklist[entry.id]
-        if entry.id == SUMMARY_ITEM and summary:
+        if entry.id == template.summary_item and summary:
             continue  # the user's own account is in the message itself
         if entry.have:
             attached.append(item.item)
             continue
         placeholder = f"[[{item.placeholder or item.item}]]"
         # asked for once: the summary's own placeholder, or a line of the account, already asks
-        if entry.id != SUMMARY_ITEM and placeholder not in body:
+        if entry.id != template.summary_item and placeholder not in body:
             to_gather.append(placeholder)
     return Draft(
         subject=fill(template.subject),

@@ -194,6 +194,7 @@ class DraftTemplate(NamedTuple):
     attached: str
     to_gather: str
     closing: tuple[str, ...]
+    summary_item: str = ""  # the checklist item that the user's own account of what happened provides
 
 
 class HistoryFact(NamedTuple):

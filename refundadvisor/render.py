@@ -87,6 +87,19 @@ def assessment_document(assessment: Assessment, rules_source: str = "", explain:
     return document
 
 
+def batch_row_document(assessment: Assessment, line: int, row_id: Any = None) -> dict[str, Any]:
+    """One batch row's result, built from a full assessment: the reference that the batch's
+    fast path (batch.py, which joins prepared pieces) must match, checked by the tests."""
+    return {
+        "schema_version": SCHEMA_VERSION, "line": line, "id": row_id, "ok": True,
+        "likelihood": {"band": assessment.band.id, "label": assessment.band.label, "score": assessment.score},
+        "outcome": {"id": assessment.outcome.id, "set_by": assessment.outcome_rule},
+        "reasons": [{"rule": reason.rule, "effect": reason.effect} for reason in assessment.reasons],
+        "checklist_missing": [entry.id for entry in assessment.checklist if not entry.have],
+        "warnings": list(assessment.warnings),
+    }
+
+
 def utc_text(moment) -> str:
     """A moment as ISO 8601 in UTC with a Z, to the second."""
     from datetime import timezone

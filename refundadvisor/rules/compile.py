@@ -94,6 +94,7 @@ class _Compiler:
         self.facts: dict[str, FactSpec] = {}
         self.title = ""
         self.is_base = False
+        self.checklist_ids: tuple[str, ...] = ()
         self.own_facts: Optional[set] = None  # facts the asked-for file declares itself (None: all)
 
     # -- reporting ----------------------------------------------------------------------------
@@ -222,6 +223,7 @@ class _Compiler:
         self.facts = self.fact_specs(data.get("facts"), ("facts",))
         evidence_ids = self.facts[EVIDENCE_FACT].choice_ids() if EVIDENCE_FACT in self.facts else ()
         checklist = self.checklist(data.get("checklist", []), ("checklist",), evidence_ids)
+        self.checklist_ids = tuple(checklist)
         outcomes = self.outcomes(data.get("outcomes"), ("outcomes",))
         scoring = self.mapping(data.get("scoring"), ("scoring",), ("start", "min", "max"))
         low = self.integer(scoring, "min", ("scoring",), default=0)
@@ -601,7 +603,7 @@ class _Compiler:
         return tuple(result)
 
     def draft(self, value: Any, ypath: tuple, outcomes) -> Optional[DraftTemplate]:
-        keys = ("subject", "greeting", "account", "requests", "attached", "to_gather", "closing")
+        keys = ("subject", "greeting", "account", "requests", "attached", "to_gather", "closing", "summary_item")
         entry = self.mapping(value, ypath, keys)
         names = self.draft_names()
         requests = {}
@@ -624,7 +626,16 @@ class _Compiler:
             attached=self.text(entry, "attached", ypath),
             to_gather=self.text(entry, "to_gather", ypath),
             closing=self.text_list(entry.get("closing", []), ypath + ("closing",), names),
+            summary_item=self.draft_summary_item(entry, ypath),
         )
+
+    def draft_summary_item(self, entry: dict, ypath: tuple) -> str:
+        item = self.text(entry, "summary_item", ypath, required=False)
+        if item and item not in self.checklist_ids:
+            self.error(ypath + ("summary_item",), "unknown-checklist-item",
+                       f"no checklist item {item!r}{did_you_mean(item, self.checklist_ids)}")
+            return ""
+        return item
 
     def history(self, value: Any, ypath: tuple) -> tuple[tuple[HistoryFact, ...], str]:
         """Which facts the user's refund history fills, counting what over which window."""
