@@ -45,6 +45,10 @@ class HistoryError(Exception):
     """The history cannot be used; the message is one sentence saying why and what to do."""
 
 
+class UnreadableExport(ValueError):
+    """An export to import that is not JSON Lines or CSV of requests: which line, and why."""
+
+
 class Entry(NamedTuple):
     """One refund request. Times are ISO 8601 in UTC; money is exact (Decimal)."""
 
@@ -123,6 +127,58 @@ def check_entry(values: dict[str, Any]) -> dict[str, Any]:
     currency = result.get("currency")
     result["currency"] = None if currency in (None, "") else str(currency).strip().upper()[:8]
     return result
+
+
+def entry_from_assessment(assessment) -> dict[str, Any]:
+    """The entry recording a request just checked: pending, with the verdict in its note."""
+    facts = assessment.facts.values
+    charge = facts.get("charged_at")
+    return {
+        "platform": assessment.ruleset.platform, "cause": facts.get("cause"), "amount": facts.get("amount"),
+        "currency": assessment.ruleset.currency, "charged_at": charge.at.isoformat() if charge else None,
+        "asked_at": assessment.facts.now.isoformat(), "outcome": "pending",
+        "note": f"checked: {assessment.band.id} ({assessment.score})",
+    }
+
+
+def export_text(rows: list[dict[str, Any]], output_format: str) -> str:
+    """Exported rows (``History.export_rows``) as JSON Lines ('jsonl') or CSV with a header ('csv')."""
+    import csv
+    import io
+    import json
+
+    if output_format == "jsonl":
+        return "".join(json.dumps(row, ensure_ascii=True) + "\n" for row in rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def read_export(text: str, input_format: str) -> list[tuple[int, dict[str, Any]]]:
+    """The (line, row) pairs of an export in 'jsonl' or 'csv', for ``History.import_rows``: blank
+    JSON lines are skipped, empty CSV cells are None. Raises UnreadableExport."""
+    import csv
+    import io
+    import json
+
+    if input_format != "jsonl":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        return [(reader.line_num, {key: (value if value != "" else None) for key, value in row.items()})
+                for row in reader]
+    rows = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as error:
+            raise UnreadableExport(f"line {number} is not valid JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise UnreadableExport(f"line {number} is not a JSON object")
+        rows.append((number, row))
+    return rows
 
 
 class History:

@@ -131,6 +131,22 @@ def test_unknown_flag_is_a_usage_error():
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize("args, choices", [
+    (["draft", "--format", "pdf"], "'text', 'markdown'"),
+    (["batch", "-", "--format", "xml"], "'jsonl', 'csv'"),
+    (["batch", "-", "--input-format", "xml"], "'auto', 'jsonl', 'csv'"),
+    (["history", "export", "--format", "tsv"], "'jsonl', 'csv'"),
+    (["history", "import", "-", "--format", "tsv"], "'auto', 'jsonl', 'csv'"),
+    (["rules", "validate", "--format", "yaml"], "'text', 'json'"),
+    (["rules", "test", "--format", "yaml"], "'text', 'json'"),
+    (["rules", "list", "--format", "yaml"], "'text', 'json'"),
+])
+def test_a_format_not_offered_is_a_usage_error_naming_the_choices(args, choices):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert f"is not one of {choices}" in result.stderr
+
+
 def test_invalid_rule_file_exits_1_with_a_located_message(tmp_path):
     bad = tmp_path / "rules.yaml"
     bad.write_text("format: 1\nrules: [\n")

@@ -102,6 +102,18 @@ def test_import_is_all_or_nothing(db, tmp_path):
     assert listed(db) == []
 
 
+def test_reading_an_export_keeps_line_numbers_and_says_which_line_is_broken(db, tmp_path):
+    assert history_module.read_export('{"cause": "overuse"}\n\n{"cause": "x"}\n', "jsonl") == [
+        (1, {"cause": "overuse"}), (3, {"cause": "x"})]
+    assert history_module.read_export("cause,note\noveruse,\n", "csv") == [(2, {"cause": "overuse", "note": None})]
+    with pytest.raises(history_module.UnreadableExport, match="line 2 is not valid JSON"):
+        history_module.read_export('{}\n{"cause":\n', "jsonl")
+    dump = tmp_path / "list.jsonl"
+    dump.write_text("[1, 2]\n")
+    result = run("history", "import", str(dump), "--history", str(db))
+    assert result.exit_code == 2 and f"{dump}: line 1 is not a JSON object" in result.stderr
+
+
 # --- check reads its facts from the history -------------------------------------------------------
 
 def check(db, *args: str) -> dict:

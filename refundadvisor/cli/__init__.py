@@ -1,0 +1,234 @@
+"""The command line: parse, ask, call the advisor, render, and map errors to exit codes.
+
+No refund knowledge lives here; it all comes from the rule file. This module holds the app,
+the exit codes and the error handling the commands share; the commands live in one module per
+group (check and draft, batch, history, rules) and import anything heavy inside their bodies,
+so that start-up stays close to Typer's own.
+"""
+
+
+import os
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Annotated, Iterator, Optional
+
+import typer
+
+from .. import __version__, paths
+
+# Exit codes (documented in the README).
+EXIT_OK = 0  # a verdict was printed, whatever its band
+EXIT_DATA = 1  # a data or runtime error: the rule file is unreadable or invalid
+EXIT_USAGE = 2  # bad input or missing facts
+EXIT_BELOW = 3  # --fail-below: the verdict (any batch row) is below the band given
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+# The flag for each fact scripts can pass; the rule file declares the facts themselves.
+FACT_FLAGS = {
+    "charge_type": "--charge-type",
+    "amount": "--amount",
+    "charged_at": "--charged-at",
+    "cause": "--cause",
+    "payment_method": "--payment-method",
+    "unused": "--unused",
+    "prior_refunds": "--prior-refunds",
+    "similar_prior": "--similar-prior",
+    "prior_denials": "--prior-denials",
+    "requests_90d": "--requests-90d",
+    "warned": "--warned/--not-warned",
+    "profile": "--profile",
+    "usage_span_days": "--usage-span-days",
+    "evidence": "--evidence",
+    "ago": "--ago",
+}
+
+HELP = """How likely a refund is for an unexpected API charge, why, and what to gather.
+
+Examples:
+
+\b
+  refundadvisor                      # answer a few questions in the terminal
+  refundadvisor check --charge-type topup --amount 50 --ago 3h --cause duplicate-charge
+  refundadvisor check --charge-type usage --amount 12.40 --charged-at 2026-11-29T14:30 --cause platform-error --evidence request-ids,logs --json
+
+A heuristic guide grounded in published policy, not a guarantee.
+"""
+
+app = typer.Typer(
+    name="refundadvisor",
+    help=HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class CliError(Exception):
+    """An error to show as one sentence on stderr, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        self.code = code
+        super().__init__(message)
+
+
+def is_interactive(no_input: bool = False) -> bool:
+    """Prompt only when both stdin and stdout are terminals and --no-input was not given."""
+    if no_input or os.environ.get("REFUNDADVISOR_NO_INPUT"):
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one error sentence on stderr (never echoing an API key) and return the Exit to raise."""
+    from ..redact import mask
+
+    sys.stderr.write(f"refundadvisor: error: {mask(message)[0]}\n")
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn every expected failure into one sentence on stderr and a documented exit code."""
+    from ..facts import FactError, MissingFacts
+    from ..history import HistoryError
+    from ..rules.problems import RulesError
+
+    try:
+        yield
+    except CliError as error:
+        raise fail(str(error), error.code) from None
+    except FactError as error:
+        flag = FACT_FLAGS.get(error.fact, error.fact)
+        raise fail(f"{flag}: {error}", EXIT_USAGE) from None
+    except MissingFacts as error:
+        flags = ", ".join(_flag_for_missing(name) for name in error.names)
+        raise fail(f"missing {flags}; pass them as flags, or run in a terminal to be asked", EXIT_USAGE) from None
+    except RulesError as error:
+        errors = [problem for problem in error.problems if problem.severity == "error"]
+        if len(errors) == 1:
+            raise fail(errors[0].format(), EXIT_DATA) from None
+        for problem in errors:
+            sys.stderr.write(problem.format() + "\n")
+        raise fail(f"{len(errors)} errors in the rule file {errors[0].path}; fix them, "
+                   f"then check with 'refundadvisor rules validate {errors[0].path}'", EXIT_DATA) from None
+    except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")  # end the half-typed prompt line first
+        raise fail("interrupted; nothing was checked", EXIT_INTERRUPTED) from None
+    except EOFError:
+        raise fail("input ended before the interview finished; nothing was checked", EXIT_USAGE) from None
+    except HistoryError as error:
+        raise fail(str(error), EXIT_DATA) from None
+
+
+def _flag_for_missing(name: str) -> str:
+    if name == "charged_at":
+        return "--charged-at (or --ago)"
+    return FACT_FLAGS.get(name, f"{name} (a fact this rule file declares)")
+
+
+def write_output(path: str, text: str) -> None:
+    """Write a command's output to --output PATH, or say in one sentence why it cannot."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except (OSError, ValueError) as error:
+        raise CliError(f"--output: cannot write {path!r} ({getattr(error, 'strerror', None) or error})", EXIT_DATA) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"refundadvisor {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """With no command, run `check`: the interview in a terminal."""
+    if ctx.invoked_subcommand is None:
+        from .check import check
+
+        check()
+
+
+def load_rules(explicit: Optional[str], platform: Optional[str] = None):
+    """The rule set to use, and what chose it (compiled once per file content, then cached)."""
+    from ..rules.cache import load
+
+    if explicit and platform:
+        raise CliError("give --rules or --platform, not both")
+    try:
+        path, chosen_by = paths.rules_path(explicit, platform=platform)
+    except paths.UnknownPlatform as error:
+        raise CliError(str(error)) from None
+    ruleset = load(path)
+    if ruleset.is_base:
+        raise CliError(f"{path} holds the shared heuristics, not a platform's rules; choose a platform with "
+                       f"--platform ({', '.join(paths.bundled_platforms())}) or a rule file that extends it")
+    return ruleset, chosen_by
+
+
+def parse_now(text: Optional[str]) -> datetime:
+    """The moment to evaluate at: now, or --now for a reproducible run."""
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--now: {text!r} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z") from None
+    return (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+
+
+def band_index(ruleset, band_id: Optional[str]) -> Optional[int]:
+    """The position of --fail-below's band (best first), or None when not given."""
+    if band_id is None:
+        return None
+    ids = [band.id for band in ruleset.bands]
+    if band_id not in ids:
+        raise CliError(f"--fail-below: {band_id!r} is not a band; use one of {', '.join(ids)}")
+    return ids.index(band_id)
+
+
+def is_below(ruleset, band_id: str, threshold: Optional[int]) -> bool:
+    """Whether a band lies below the --fail-below threshold."""
+    return threshold is not None and [band.id for band in ruleset.bands].index(band_id) > threshold
+
+
+# The commands, registered on `app` as each module is imported: this order is the help's order.
+from . import check, batch, history, rules  # noqa: E402,F401
+
+
+def _only_the_command_run(argv: list[str]) -> None:
+    """Typer builds every command's options on every run; a script calling one command pays
+    for all of them. Keep just the command named (all of them for help or an unknown name)."""
+    if not argv or argv[0].startswith("-") or "-h" in argv or "--help" in argv:
+        return
+    commands = [info for info in app.registered_commands if info.name == argv[0]]
+    groups = [info for info in app.registered_groups if info.name == argv[0]]
+    if commands or groups:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
+def main() -> None:
+    """The console script: run the app, ending quietly on a closed pipe."""
+    try:
+        _only_the_command_run(sys.argv[1:])
+        app()
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head -1`): stop quietly, and keep Python from
+        # complaining when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        sys.stderr.write("refundadvisor: error: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)

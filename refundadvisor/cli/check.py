@@ -1,0 +1,247 @@
+"""check and draft: the commands that take the facts of one charge, from flags, an answers file
+and, in a terminal, an interview."""
+
+import sys
+from datetime import datetime
+from typing import Annotated, Any, NamedTuple, Optional
+
+import typer
+
+from .. import paths
+from . import (EXIT_BELOW, EXIT_DATA, FACT_FLAGS, CliError, app, band_index, is_below, is_interactive, load_rules,
+               parse_now, user_errors, write_output)
+from .options import (AgoOpt, AmountOpt, AnswersOpt, CauseOpt, ChargedAtOpt, ChargeTypeOpt, DenialsOpt, DraftFormat,
+                      EvidenceOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt, PaymentOpt,
+                      PlatformOpt, PriorOpt, ProfileOpt, Recent90Opt, RulesOpt, SimilarOpt, SpanOpt, UnusedOpt,
+                      WarnedOpt)
+
+
+def _ask_platform(now: datetime, no_color: bool):
+    """In the interview: which bundled platform charged the user; returns its rule set."""
+    from ..interview import Interview
+    from ..model import Choice, FactSpec
+    from ..rules.cache import load
+    from ..render import make_console
+
+    rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
+    choices = tuple(Choice(name, f"{ruleset.title} (policy checked {ruleset.policy.verified_on})")
+                    for name, ruleset in rulesets.items())
+    question = FactSpec(name="platform", type="choice", question="Which platform charged you?", choices=choices,
+                        default=paths.default_platform(), has_default=True, ids=tuple(rulesets))
+    interview = Interview(None, now, make_console(stderr=True, no_color=no_color))
+    interview.introduce()
+    name = interview.ask(question, {})
+    return rulesets[name], "asked"
+
+
+def _asks_anything(raw: dict[str, Any], ago, answers) -> bool:
+    """Whether the interview will have questions (the facts every rule file needs are not all given)."""
+    if answers is not None:
+        return False
+    return any(raw.get(name) is None for name in ("charge_type", "amount", "cause")) or (
+        raw.get("charged_at") is None and ago is None)
+
+
+def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime,
+                 answers_path: Optional[str] = None) -> dict[str, Any]:
+    """Parse the facts from an answers file and flags (flags win); each must be declared."""
+    from ..facts import FactError, parse_answers
+
+    if ago is not None and raw.get("charged_at") is not None:
+        raise CliError("give --charged-at or --ago, not both")
+    for name, value in raw.items():
+        if value is not None and name not in ruleset.facts:
+            raise CliError(f"{FACT_FLAGS[name]}: the rule file {ruleset.path} has no fact {name!r}")
+    from_file: dict[str, Any] = {}
+    if answers_path is not None:
+        from ..batch import InputError, read_answers
+
+        try:
+            from_file = read_answers(answers_path)
+        except InputError as error:
+            raise CliError(f"--answers: {error}") from None
+    flags = {name: value for name, value in {**raw, "ago": ago}.items() if value is not None}
+    if "ago" in flags or "charged_at" in flags:  # a time on the command line replaces the file's
+        from_file.pop("ago", None)
+        from_file.pop("charged_at", None)
+    merged = {**from_file, **flags}
+    try:
+        return parse_answers(ruleset, merged, now)
+    except FactError as error:
+        if error.fact in from_file and error.fact not in flags:
+            raise CliError(f"--answers {answers_path}: key {error.fact!r}: {error}") from None
+        raise
+
+
+def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_text, no_color: bool):
+    """The rule set for a command that takes facts; in an interview with no platform chosen, ask."""
+    ruleset, chosen_by = load_rules(rules, platform)
+    if chosen_by == "bundled" and len(paths.bundled_platforms()) > 1 and is_interactive(no_input) \
+            and _asks_anything(raw, ago, answers):
+        ruleset, chosen_by = _ask_platform(parse_now(now_text), no_color)
+    return ruleset, chosen_by
+
+
+def _raw_facts(values: dict[str, Any]) -> dict[str, Any]:
+    """The fact flags' values, by fact name, from a command's parameters."""
+    return {name: values[name] for name in FACT_FLAGS if name != "ago"}
+
+
+class Context(NamedTuple):
+    """What a facts command worked out besides the assessment."""
+
+    history: Any  # the History used (None with --no-history)
+    summary: Any  # what it said (None when not used)
+    interviewed: bool
+
+
+def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: bool, no_color: bool,
+                    history_path: Optional[str] = None, no_history: bool = False):
+    """The assessment of the facts given (asking for the rest in a terminal), with what the
+    user's refund history says filled in for the counts of earlier requests not given."""
+    from ..advisor import fill_from_history
+    from ..history import History
+
+    moment = parse_now(now)
+    given = gather_facts(ruleset, raw, ago, moment, answers)
+    origin = {name: "given" for name in given}
+    history = None if no_history else History(paths.history_path(history_path))
+    state = {"summary": fill_from_history(ruleset, given, origin, history, moment)}
+
+    def refill() -> None:
+        if state["summary"] is None:
+            state["summary"] = fill_from_history(ruleset, given, origin, history, moment)
+
+    interactive = is_interactive(no_input) and answers != "-"
+    assessment = _assess(ruleset, given, origin, moment, interactive, no_color, refill)
+    return assessment, Context(history, state["summary"], interactive and any(v == "asked" for v in origin.values()))
+
+
+@app.command("check")
+def check(
+    charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
+    cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
+    similar_prior: SimilarOpt = None, prior_denials: DenialsOpt = None, requests_90d: Recent90Opt = None,
+    warned: WarnedOpt = None, profile: ProfileOpt = None,
+    usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
+    json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
+    fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
+    quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
+    explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
+    no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
+    now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
+    record: Annotated[bool, Opt("--record", help="Record this request in your history (as pending); in a terminal you are asked.")] = False,
+) -> None:
+    """Check one charge: flags for what you know, questions for the rest (in a terminal).
+
+    Examples:
+
+      \b
+      refundadvisor check
+      refundadvisor check --charge-type topup --amount 50 --ago 3h --cause unused-credits
+      refundadvisor check --charge-type usage --amount 80 --ago 2d --cause runaway-script --prior-refunds 1 --similar-prior 1 --json
+      refundadvisor check --answers charge.yaml --fail-below likely -q && echo "worth asking"
+    """
+    raw = _raw_facts(locals())
+    with user_errors():
+        ruleset, chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
+        threshold = band_index(ruleset, fail_below)
+        assessment, context = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color, history, no_history)
+        if not quiet:
+            _print(assessment, chosen_by, json_output, explain, no_color, context)
+        _maybe_record(assessment, context, record, history, no_color, json_output or quiet)
+    if is_below(ruleset, assessment.band.id, threshold):
+        raise typer.Exit(EXIT_BELOW)
+
+
+@app.command("draft")
+def draft(
+    charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
+    cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
+    similar_prior: SimilarOpt = None, prior_denials: DenialsOpt = None, requests_90d: Recent90Opt = None,
+    warned: WarnedOpt = None, profile: ProfileOpt = None,
+    usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
+    summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
+    output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
+    output_format: Annotated[DraftFormat, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = DraftFormat.text,
+    no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
+    now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
+) -> None:
+    """Write a support request for one charge, ready to complete and send.
+
+    It states only what you gave; what is still to add is marked [[like this]].
+
+    Examples:
+
+      \b
+      refundadvisor draft --charge-type usage --amount 12.40 --ago 6h --cause platform-error --evidence request-ids --summary "Requests to one model failed with 502 errors for an hour."
+      refundadvisor draft --answers charge.yaml --format markdown --output request.md
+    """
+    from ..draft import as_markdown, as_text, compose
+    from ..redact import mask
+
+    raw = _raw_facts(locals())
+    with user_errors():
+        ruleset, _chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
+        assessment, _context = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color, history, no_history)
+        if assessment.ruleset.draft is None:
+            raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
+        composed = compose(assessment, summary)
+        text = (as_markdown if output_format == "markdown" else as_text)(composed)
+        text, leaked = mask(text)  # a second pass: nothing that looks like a key leaves, whatever its way in
+        removed = composed.masked + leaked
+        if removed:
+            sys.stderr.write(f"refundadvisor: warning: removed {removed} API key{'s' if removed > 1 else ''} from the "
+                             "draft; never send keys to support, and rotate any key that was exposed\n")
+        if output:
+            write_output(output, text)
+            sys.stderr.write(f"refundadvisor: draft written to {output}\n")
+        else:
+            sys.stdout.write(text)
+
+
+def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool, refill=None):
+    from ..advisor import advise, time_of_day_matters
+
+    if interactive:
+        from ..interview import Interview
+        from ..render import make_console
+
+        interview = Interview(ruleset, moment, make_console(stderr=True, no_color=no_color))
+        interview.complete(given, origin, refill)
+        if time_of_day_matters(ruleset, given, moment):
+            given["charged_at"] = interview.ask_time_of_day(given["charged_at"])
+    return advise(ruleset, given, moment, origin)
+
+
+def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_color: bool, context=None) -> None:
+    history = None
+    if context is not None and context.summary is not None:
+        history = {"path": str(context.history.path), **context.summary._asdict()}
+    if json_output:
+        from ..render import assessment_document, to_json
+
+        sys.stdout.write(to_json(assessment_document(assessment, chosen_by, explain, history)) + "\n")
+        return
+    from ..render import make_console, render_human
+
+    render_human(assessment, make_console(no_color=no_color), chosen_by, explain, history)
+
+
+def _maybe_record(assessment, context, record: bool, history_path: Optional[str], no_color: bool, silent: bool) -> None:
+    """Record the request in the history: with --record, or if the user says so after an interview."""
+    from ..history import History, entry_from_assessment
+
+    if not record:
+        if not context.interviewed or silent:
+            return
+        from ..interview import Interview
+        from ..render import make_console
+
+        console = make_console(stderr=True, no_color=no_color)
+        if not Interview(None, assessment.facts.now, console).confirm("Record this request in your refund history?"):
+            return
+    history = context.history or History(paths.history_path(history_path))
+    entry_id = history.add(entry_from_assessment(assessment), now=assessment.facts.now)
+    sys.stderr.write(f"refundadvisor: recorded as request {entry_id} in {history.path}; "
+                     f"'refundadvisor history update {entry_id} --outcome granted' once support answers\n")

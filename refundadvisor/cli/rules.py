@@ -1,0 +1,137 @@
+"""rules: validate, test, show, list and describe rule files."""
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .. import paths
+from . import EXIT_DATA, CliError, app, load_rules, user_errors
+from .options import Opt, PlatformOpt, ReportFormat
+
+rules_app = typer.Typer(
+    help="Validate, test, show and describe rule files.\n\nExamples:\n\n\b\n  refundadvisor rules validate\n"
+         "  refundadvisor rules test my-rules.yaml --coverage\n  refundadvisor rules schema > rules.schema.json",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(rules_app, name="rules")
+
+PathArgument = Annotated[Optional[str], typer.Argument(metavar="[PATH]", help="The rule file [default: as for check: --rules, $REFUNDADVISOR_RULES, user config, bundled].", show_default=False)]
+FormatOption = Annotated[ReportFormat, Opt("--format", metavar="FORMAT", help="text or json [default: text].")]
+StrictOption = Annotated[bool, Opt("--strict", help="Fail on warnings too.")]
+
+
+def _rule_file(path: Optional[str], platform: Optional[str]) -> str:
+    """The rule file a rules command works on: PATH, else as for check."""
+    if path and platform:
+        raise CliError("give a PATH or --platform, not both")
+    try:
+        return paths.rules_path(path, platform=platform)[0]
+    except paths.UnknownPlatform as error:
+        raise CliError(str(error)) from None
+
+
+@rules_app.command("validate")
+def rules_validate(path: PathArgument = None, platform: PlatformOpt = None, strict: StrictOption = False,
+                   output_format: FormatOption = ReportFormat.text) -> None:
+    """Check a rule file and list every problem, located (path:line:col).
+
+    Examples:
+
+      \b
+      refundadvisor rules validate
+      refundadvisor rules validate my-rules.yaml --strict --format json
+    """
+    from ..render import to_json, validation_document, validation_text
+    from ..rules import inspect
+
+    with user_errors():
+        chosen = _rule_file(path, platform)
+        ruleset, problems, sha = inspect(chosen)
+        document = validation_document(chosen, sha, problems, ruleset)
+        sys.stdout.write((to_json(document) if output_format == "json" else validation_text(document)) + "\n")
+        if not document["valid"] or (strict and document["warnings"]):
+            raise typer.Exit(EXIT_DATA)
+
+
+@rules_app.command("test")
+def rules_test(path: PathArgument = None, platform: PlatformOpt = None,
+               coverage: Annotated[bool, Opt("--coverage", help="List the rules and bands no test exercises.")] = False,
+               strict: StrictOption = False, output_format: FormatOption = ReportFormat.text) -> None:
+    """Validate a rule file, then run the tests written in it (tests: and examples:).
+
+    Examples:
+
+      \b
+      refundadvisor rules test
+      refundadvisor rules test my-rules.yaml --coverage
+    """
+    from ..render import test_report_document, test_report_text, to_json, validation_document, validation_text
+    from ..rules import inspect
+    from ..ruletests import run_tests
+
+    with user_errors():
+        chosen = _rule_file(path, platform)
+        ruleset, problems, sha = inspect(chosen)
+        validation = validation_document(chosen, sha, problems, ruleset)
+        if ruleset is None or (strict and validation["warnings"]):
+            text = to_json(validation) if output_format == "json" else validation_text(validation)
+            sys.stdout.write(text + "\n")
+            raise typer.Exit(EXIT_DATA)
+        report = run_tests(ruleset)
+        if output_format == "json":
+            sys.stdout.write(to_json({**test_report_document(report), "warnings": validation["warnings"]}) + "\n")
+        else:
+            sys.stdout.write(test_report_text(report, coverage) + "\n")
+        if report.failed:
+            raise typer.Exit(EXIT_DATA)
+
+
+@rules_app.command("show")
+def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
+               no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False) -> None:
+    """Show a rule file as tables: facts, causes, evidence, parameters, rules and bands.
+
+    Example:
+
+      \b
+      refundadvisor rules show
+    """
+    from ..render import make_console, render_rules_show
+
+    with user_errors():
+        ruleset, _ = load_rules(_rule_file(path, platform))
+        render_rules_show(ruleset, make_console(no_color=no_color))
+
+
+@rules_app.command("list")
+def rules_list(output_format: FormatOption = ReportFormat.text) -> None:
+    """List the bundled platforms' rule files, with their policy dates and sources.
+
+    Example:
+
+      \b
+      refundadvisor rules list
+    """
+    from ..render import platforms_document, platforms_text, to_json
+    from ..rules.cache import load
+
+    with user_errors():
+        rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
+        document = platforms_document(rulesets, paths.default_platform())
+        sys.stdout.write((to_json(document) if output_format == "json" else platforms_text(document)) + "\n")
+
+
+@rules_app.command("schema")
+def rules_schema() -> None:
+    """Print the JSON Schema (draft-07) of rule files, for editors and other tools.
+
+    Example:
+
+      \b
+      refundadvisor rules schema > rules.schema.json
+    """
+    from importlib.resources import files
+
+    sys.stdout.write(files("refundadvisor.rules").joinpath("schema.json").read_text(encoding="utf-8"))
