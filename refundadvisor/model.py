@@ -232,6 +232,7 @@ class RuleSet(NamedTuple):
     draft: Optional[DraftTemplate] = None
     history_facts: tuple[HistoryFact, ...] = ()  # what the refund history fills, in file order
     history_same_as: str = ""  # the fact whose value makes an earlier request "similar"
+    examples: Optional[dict[str, tuple[str, ...]]] = None  # command -> the example lines its help shows
     layers: tuple[tuple[str, str], ...] = ()  # (path, sha256) of each file, the one asked for first
     origins: Optional[dict[str, str]] = None  # "rules.first-request" -> the file that defined it
     prepared: Any = None  # what the engine prepares once per loaded rule set (rules.prepared.Prepared)

@@ -24,36 +24,8 @@ EXIT_USAGE = 2  # bad input or missing facts
 EXIT_BELOW = 3  # --fail-below: the verdict (any batch row) is below the band given
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
-# The flag for each fact scripts can pass; the rule file declares the facts themselves.
-FACT_FLAGS = {
-    "charge_type": "--charge-type",
-    "amount": "--amount",
-    "charged_at": "--charged-at",
-    "cause": "--cause",
-    "payment_method": "--payment-method",
-    "unused": "--unused",
-    "prior_refunds": "--prior-refunds",
-    "similar_prior": "--similar-prior",
-    "prior_denials": "--prior-denials",
-    "requests_90d": "--requests-90d",
-    "warned": "--warned/--not-warned",
-    "profile": "--profile",
-    "usage_span_days": "--usage-span-days",
-    "evidence": "--evidence",
-    "ago": "--ago",
-}
-
-HELP = """How likely a refund is for an unexpected API charge, why, and what to gather.
-
-Examples:
-
-\b
-  refundadvisor                      # answer a few questions in the terminal
-  refundadvisor check --charge-type topup --amount 50 --ago 3h --cause duplicate-charge
-  refundadvisor check --charge-type usage --amount 12.40 --charged-at 2026-11-29T14:30 --cause platform-error --evidence request-ids,logs --json
-
-A heuristic guide grounded in published policy, not a guarantee.
-"""
+HELP = "How likely a refund is for an unexpected API charge, why, and what to gather."
+HELP_END = "A heuristic guide grounded in published policy, not a guarantee."
 
 app = typer.Typer(
     name="refundadvisor",
@@ -103,8 +75,7 @@ def user_errors() -> Iterator[None]:
     except CliError as error:
         raise fail(str(error), error.code) from None
     except FactError as error:
-        flag = FACT_FLAGS.get(error.fact, error.fact)
-        raise fail(f"{flag}: {error}", EXIT_USAGE) from None
+        raise fail(f"{_flag(error.fact)}: {error}", EXIT_USAGE) from None
     except MissingFacts as error:
         flags = ", ".join(_flag_for_missing(name) for name in error.names)
         raise fail(f"missing {flags}; pass them as flags, or run in a terminal to be asked", EXIT_USAGE) from None
@@ -126,10 +97,19 @@ def user_errors() -> Iterator[None]:
         raise fail(str(error), EXIT_DATA) from None
 
 
+def _flag(fact: str) -> str:
+    from .options import flag_of
+
+    return flag_of(fact)
+
+
 def _flag_for_missing(name: str) -> str:
-    if name == "charged_at":
-        return "--charged-at (or --ago)"
-    return FACT_FLAGS.get(name, f"{name} (a fact this rule file declares)")
+    from ..model import CHARGE_TIME_FACT
+    from .options import AGO_FLAG
+
+    if name == CHARGE_TIME_FACT:
+        return f"{_flag(name)} (or {AGO_FLAG})"
+    return _flag(name)
 
 
 def write_output(path: str, text: str) -> None:
@@ -158,6 +138,14 @@ def root(
         from .check import check
 
         check()
+
+
+def _app_help() -> str:
+    """The app's help, with the examples the shared rule file gives."""
+    from .check import _examples
+    from .options import help_with_examples
+
+    return help_with_examples(HELP, _examples("refundadvisor")) + "\n\n" + HELP_END
 
 
 def load_rules(explicit: Optional[str], platform: Optional[str] = None):
@@ -205,6 +193,8 @@ def is_below(ruleset, band_id: str, threshold: Optional[int]) -> bool:
 
 # The commands, registered on `app` as each module is imported: this order is the help's order.
 from . import check, batch, history, rules  # noqa: E402,F401
+
+app.info.help = _app_help()
 
 
 def _only_the_command_run(argv: list[str]) -> None:

@@ -8,12 +8,32 @@ from typing import Annotated, Any, NamedTuple, Optional
 import typer
 
 from .. import paths
-from . import (EXIT_BELOW, EXIT_DATA, FACT_FLAGS, CliError, app, band_index, is_below, is_interactive, load_rules,
-               parse_now, user_errors, write_output)
-from .options import (AgoOpt, AmountOpt, AnswersOpt, CauseOpt, ChargedAtOpt, ChargeTypeOpt, DenialsOpt, DraftFormat,
-                      EvidenceOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt, PaymentOpt,
-                      PlatformOpt, PriorOpt, ProfileOpt, Recent90Opt, RulesOpt, SimilarOpt, SpanOpt, UnusedOpt,
-                      WarnedOpt)
+from . import (EXIT_BELOW, EXIT_DATA, CliError, app, band_index, is_below, is_interactive, load_rules, parse_now,
+               user_errors, write_output)
+from .options import (AnswersOpt, DraftFormat, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
+                      PlatformOpt, RulesOpt, fact_parameters, flag_of, help_with_examples, with_parameters)
+
+
+def _shared_rules():
+    """The shared rule file every bundled platform builds on: its facts are the fact flags (one
+    vocabulary everywhere) and its examples the help's. None if it cannot be read (the command
+    that needs rules then says why)."""
+    from ..rules import RulesError
+    from ..rules.cache import load
+
+    try:
+        return load(str(paths.bundled_rules()))
+    except RulesError:
+        return None
+
+
+SHARED = _shared_rules()
+FACT_PARAMETERS = fact_parameters(SHARED) if SHARED else []
+FACT_NAMES = tuple(parameter.name for parameter in FACT_PARAMETERS if parameter.name != "ago")
+
+
+def _examples(command: str):
+    return (SHARED.examples or {}).get(command) if SHARED else None
 
 
 def _ask_platform(now: datetime, no_color: bool):
@@ -34,33 +54,54 @@ def _ask_platform(now: datetime, no_color: bool):
     return rulesets[name], "asked"
 
 
-def _asks_anything(raw: dict[str, Any], ago, answers) -> bool:
-    """Whether the interview will have questions (the facts every rule file needs are not all given)."""
+def _asks_anything(ruleset, raw: dict[str, Any], ago, answers) -> bool:
+    """Whether the interview will have questions: a fact that is always needed and has no
+    default (the rule file says which) was not given."""
     if answers is not None:
         return False
-    return any(raw.get(name) is None for name in ("charge_type", "amount", "cause")) or (
-        raw.get("charged_at") is None and ago is None)
+    from ..model import CHARGE_TIME_FACT
+
+    required = [spec.name for spec in ruleset.facts.values() if not spec.has_default and spec.ask_when is None]
+    return any(raw.get(name) is None and not (name == CHARGE_TIME_FACT and ago is not None) for name in required)
+
+
+def _read_answers(answers_path: Optional[str]) -> dict[str, Any]:
+    if answers_path is None:
+        return {}
+    from ..batch import InputError, read_answers
+
+    try:
+        return read_answers(answers_path)
+    except InputError as error:
+        raise CliError(f"--answers: {error}") from None
+
+
+def _named_facts(items: Optional[list[str]]) -> dict[str, Any]:
+    """--fact NAME=VALUE, as many as given."""
+    named: dict[str, Any] = {}
+    for item in items or ():
+        name, sign, value = item.partition("=")
+        if not sign or not name.strip():
+            raise CliError(f"--fact: {item[:80]!r} is not NAME=VALUE, e.g. --fact usage_span_days=3")
+        named[name.strip()] = value
+    return named
 
 
 def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime,
-                 answers_path: Optional[str] = None) -> dict[str, Any]:
-    """Parse the facts from an answers file and flags (flags win); each must be declared."""
+                 from_file: Optional[dict[str, Any]] = None, answers_path: Optional[str] = None,
+                 named: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Parse the facts from an answers file, --fact and the fact flags (in that order, the later
+    winning); each must be a fact of the rule set."""
+    from ..batch import PLATFORM_KEY
     from ..facts import FactError, parse_answers
 
     if ago is not None and raw.get("charged_at") is not None:
         raise CliError("give --charged-at or --ago, not both")
     for name, value in raw.items():
         if value is not None and name not in ruleset.facts:
-            raise CliError(f"{FACT_FLAGS[name]}: the rule file {ruleset.path} has no fact {name!r}")
-    from_file: dict[str, Any] = {}
-    if answers_path is not None:
-        from ..batch import InputError, read_answers
-
-        try:
-            from_file = read_answers(answers_path)
-        except InputError as error:
-            raise CliError(f"--answers: {error}") from None
-    flags = {name: value for name, value in {**raw, "ago": ago}.items() if value is not None}
+            raise CliError(f"{flag_of(name)}: the rule file {ruleset.path} has no fact {name!r}")
+    from_file = {key: value for key, value in (from_file or {}).items() if key != PLATFORM_KEY}
+    flags = {name: value for name, value in {**(named or {}), **raw, "ago": ago}.items() if value is not None}
     if "ago" in flags or "charged_at" in flags:  # a time on the command line replaces the file's
         from_file.pop("ago", None)
         from_file.pop("charged_at", None)
@@ -73,18 +114,26 @@ def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime
         raise
 
 
-def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_text, no_color: bool):
-    """The rule set for a command that takes facts; in an interview with no platform chosen, ask."""
+def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_text, no_color: bool,
+                     from_file: Optional[dict] = None):
+    """The rule set for a command that takes facts: --rules or --platform, else the answers
+    file's `platform`, else as configured; in an interview with no platform chosen, ask."""
+    from ..batch import PLATFORM_KEY
+
+    named = (from_file or {}).get(PLATFORM_KEY)
+    if named is not None and not rules and not platform:
+        ruleset, _ = load_rules(None, str(named))
+        return ruleset, f"--answers {answers}"
     ruleset, chosen_by = load_rules(rules, platform)
     if chosen_by == "bundled" and len(paths.bundled_platforms()) > 1 and is_interactive(no_input) \
-            and _asks_anything(raw, ago, answers):
+            and _asks_anything(ruleset, raw, ago, answers):
         ruleset, chosen_by = _ask_platform(parse_now(now_text), no_color)
     return ruleset, chosen_by
 
 
 def _raw_facts(values: dict[str, Any]) -> dict[str, Any]:
     """The fact flags' values, by fact name, from a command's parameters."""
-    return {name: values[name] for name in FACT_FLAGS if name != "ago"}
+    return {name: values.get(name) for name in FACT_NAMES}
 
 
 class Context(NamedTuple):
@@ -96,14 +145,15 @@ class Context(NamedTuple):
 
 
 def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: bool, no_color: bool,
-                    history_path: Optional[str] = None, no_history: bool = False):
+                    history_path: Optional[str] = None, no_history: bool = False,
+                    from_file: Optional[dict] = None, named: Optional[dict] = None):
     """The assessment of the facts given (asking for the rest in a terminal), with what the
     user's refund history says filled in for the counts of earlier requests not given."""
     from ..advisor import fill_from_history
     from ..history import History
 
     moment = parse_now(now)
-    given = gather_facts(ruleset, raw, ago, moment, answers)
+    given = gather_facts(ruleset, raw, ago, moment, from_file, answers, named)
     origin = {name: "given" for name in given}
     history = None if no_history else History(paths.history_path(history_path))
     state = {"summary": fill_from_history(ruleset, given, origin, history, moment)}
@@ -117,13 +167,11 @@ def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: b
     return assessment, Context(history, state["summary"], interactive and any(v == "asked" for v in origin.values()))
 
 
-@app.command("check")
-def check(
-    charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
-    cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
-    similar_prior: SimilarOpt = None, prior_denials: DenialsOpt = None, requests_90d: Recent90Opt = None,
-    warned: WarnedOpt = None, profile: ProfileOpt = None,
-    usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
+CHECK_HELP = "Check one charge: flags for what you know, questions for the rest (in a terminal)."
+
+
+def _check_options(
+    answers: AnswersOpt = None, fact: FactOpt = None,
     json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
     fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
@@ -132,72 +180,88 @@ def check(
     now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
     record: Annotated[bool, Opt("--record", help="Record this request in your history (as pending); in a terminal you are asked.")] = False,
 ) -> None:
-    """Check one charge: flags for what you know, questions for the rest (in a terminal).
+    """The options of check besides the fact flags (their names and defaults, for the signature)."""
 
-    Examples:
 
-      \b
-      refundadvisor check
-      refundadvisor check --charge-type topup --amount 50 --ago 3h --cause unused-credits
-      refundadvisor check --charge-type usage --amount 80 --ago 2d --cause runaway-script --prior-refunds 1 --similar-prior 1 --json
-      refundadvisor check --answers charge.yaml --fail-below likely -q && echo "worth asking"
-    """
-    raw = _raw_facts(locals())
+def check(**values: Any) -> None:
+    v = _with_defaults(values, _check_options)
+    raw = _raw_facts(v)
     with user_errors():
-        ruleset, chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
-        threshold = band_index(ruleset, fail_below)
-        assessment, context = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color, history, no_history)
-        if not quiet:
-            _print(assessment, chosen_by, json_output, explain, no_color, context)
-        _maybe_record(assessment, context, record, history, no_color, json_output or quiet)
+        from_file = _read_answers(v["answers"])
+        named = _named_facts(v["fact"])
+        ruleset, chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], v["no_input"],
+                                              v["now"], v["no_color"], from_file)
+        threshold = band_index(ruleset, v["fail_below"])
+        assessment, context = _assessment_for(ruleset, raw, v["ago"], v["answers"], v["now"], v["no_input"],
+                                              v["no_color"], v["history"], v["no_history"], from_file, named)
+        if not v["quiet"]:
+            _print(assessment, chosen_by, v["json_output"], v["explain"], v["no_color"], context)
+        _maybe_record(assessment, context, v["record"], v["history"], v["no_color"], v["json_output"] or v["quiet"])
     if is_below(ruleset, assessment.band.id, threshold):
         raise typer.Exit(EXIT_BELOW)
 
 
-@app.command("draft")
-def draft(
-    charge_type: ChargeTypeOpt = None, amount: AmountOpt = None, charged_at: ChargedAtOpt = None, ago: AgoOpt = None,
-    cause: CauseOpt = None, payment_method: PaymentOpt = None, unused: UnusedOpt = None, prior_refunds: PriorOpt = None,
-    similar_prior: SimilarOpt = None, prior_denials: DenialsOpt = None, requests_90d: Recent90Opt = None,
-    warned: WarnedOpt = None, profile: ProfileOpt = None,
-    usage_span_days: SpanOpt = None, evidence: EvidenceOpt = None, answers: AnswersOpt = None,
+def _with_defaults(values: dict, options) -> dict:
+    """The command's values with every option's default filled in (for calls made without Typer,
+    e.g. the bare `refundadvisor` running check)."""
+    import inspect
+
+    filled = {parameter.name: None for parameter in FACT_PARAMETERS}
+    filled.update({name: parameter.default for name, parameter in inspect.signature(options).parameters.items()})
+    filled.update(values)
+    return filled
+
+
+app.command("check", help=help_with_examples(CHECK_HELP, _examples("check")))(
+    with_parameters(check, FACT_PARAMETERS, _check_options))
+
+
+DRAFT_HELP = ("Write a support request for one charge, ready to complete and send.\n\n"
+              "It states only what you gave; what is still to add is marked [[like this]].")
+
+
+def _draft_options(
+    answers: AnswersOpt = None, fact: FactOpt = None,
     summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
     output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
     output_format: Annotated[DraftFormat, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = DraftFormat.text,
     no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
     now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
 ) -> None:
-    """Write a support request for one charge, ready to complete and send.
+    """The options of draft besides the fact flags."""
 
-    It states only what you gave; what is still to add is marked [[like this]].
 
-    Examples:
-
-      \b
-      refundadvisor draft --charge-type usage --amount 12.40 --ago 6h --cause platform-error --evidence request-ids --summary "Requests to one model failed with 502 errors for an hour."
-      refundadvisor draft --answers charge.yaml --format markdown --output request.md
-    """
+def draft(**values: Any) -> None:
     from ..draft import as_markdown, as_text, compose
     from ..redact import mask
 
-    raw = _raw_facts(locals())
+    v = _with_defaults(values, _draft_options)
+    raw = _raw_facts(v)
     with user_errors():
-        ruleset, _chosen_by = _rules_for_facts(rules, platform, raw, ago, answers, no_input, now, no_color)
-        assessment, _context = _assessment_for(ruleset, raw, ago, answers, now, no_input, no_color, history, no_history)
+        from_file = _read_answers(v["answers"])
+        named = _named_facts(v["fact"])
+        ruleset, _chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], v["no_input"],
+                                               v["now"], v["no_color"], from_file)
+        assessment, _context = _assessment_for(ruleset, raw, v["ago"], v["answers"], v["now"], v["no_input"],
+                                               v["no_color"], v["history"], v["no_history"], from_file, named)
         if assessment.ruleset.draft is None:
             raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
-        composed = compose(assessment, summary)
-        text = (as_markdown if output_format == "markdown" else as_text)(composed)
+        composed = compose(assessment, v["summary"])
+        text = (as_markdown if v["output_format"] == "markdown" else as_text)(composed)
         text, leaked = mask(text)  # a second pass: nothing that looks like a key leaves, whatever its way in
         removed = composed.masked + leaked
         if removed:
             sys.stderr.write(f"refundadvisor: warning: removed {removed} API key{'s' if removed > 1 else ''} from the "
                              "draft; never send keys to support, and rotate any key that was exposed\n")
-        if output:
-            write_output(output, text)
-            sys.stderr.write(f"refundadvisor: draft written to {output}\n")
+        if v["output"]:
+            write_output(v["output"], text)
+            sys.stderr.write(f"refundadvisor: draft written to {v['output']}\n")
         else:
             sys.stdout.write(text)
+
+
+app.command("draft", help=help_with_examples(DRAFT_HELP, _examples("draft")))(
+    with_parameters(draft, FACT_PARAMETERS, _draft_options))
 
 
 def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool, refill=None):

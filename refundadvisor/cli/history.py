@@ -9,12 +9,12 @@ import typer
 
 from .. import paths
 from . import CliError, app, is_interactive, load_rules, parse_now, user_errors, write_output
-from .options import HistoryOpt, InputFormat, NoColorOpt, NoInputOpt, NowOpt, Opt, RowsFormat
+from .check import _examples
+from .options import HistoryOpt, InputFormat, NoColorOpt, NoInputOpt, NowOpt, Opt, RowsFormat, help_with_examples
 
 history_app = typer.Typer(
-    help="Your own record of refund requests: what support will see when you ask again.\n\nExamples:\n\n\b\n"
-         "  refundadvisor history\n  refundadvisor history add --platform openrouter --cause runaway-script --amount 40\n"
-         "  refundadvisor history update 3 --outcome denied",
+    help=help_with_examples("Your own record of refund requests: what support will see when you ask again.",
+                            _examples("history")),
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(history_app, name="history")
@@ -72,20 +72,14 @@ def history_main(
         sys.stdout.write((to_json(document) if json_output else history_text(document)) + "\n")
 
 
-@history_app.command("add")
+@history_app.command("add", help=help_with_examples(
+    "Record a refund request; in a terminal you are asked for what is missing.", _examples("history add")))
 def history_add(
-    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help="Which platform you asked [default: $REFUNDADVISOR_PLATFORM, else openrouter].")] = None,
+    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help=f"Which platform you asked [default: $REFUNDADVISOR_PLATFORM, else {paths.default_platform()}].")] = None,
     cause: EntryCauseOpt = None, outcome: EntryOutcomeOpt = None, amount: EntryAmountOpt = None,
     asked_at: EntryAskedOpt = None, charged_at: EntryChargedOpt = None, returned: EntryReturnedOpt = None,
     note: EntryNoteOpt = None, history: HistoryOpt = None, no_input: NoInputOpt = False, now: NowOpt = None,
 ) -> None:
-    """Record a refund request; in a terminal you are asked for what is missing.
-
-    Example:
-
-      \b
-      refundadvisor history add --platform openai --cause duplicate-charge --amount 20 --outcome granted --returned 20
-    """
     from ..history import OUTCOMES
     from ..redact import mask
 

@@ -30,27 +30,105 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
-# Options shared by the commands that take the facts of one charge (check, draft).
-ChargeTypeOpt = Annotated[Optional[str], Opt("--charge-type", metavar="ID", help="What was charged: topup, usage or subscription.")]
-AmountOpt = Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount charged, in the account's currency (USD for OpenRouter), e.g. 12.50.")]
-ChargedAtOpt = Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When: ISO 8601 date or date-time (no offset = local time), e.g. 2026-11-29T14:30.")]
-AgoOpt = Annotated[Optional[str], Opt("--ago", metavar="DURATION", help="Or how long ago: 30m, 5h, 3d, 2w (or 1d12h).")]
-CauseOpt = Annotated[Optional[str], Opt("--cause", metavar="ID", help="What happened, a cause id from the rule file, e.g. duplicate-charge ('refundadvisor rules show' lists them).")]
-PaymentOpt = Annotated[Optional[str], Opt("--payment-method", metavar="ID", help="card, crypto or other [default: card].")]
-UnusedOpt = Annotated[Optional[str], Opt("--unused", metavar="N", help="Top-ups: how much of the credits is still unused [default: the whole amount].")]
-PriorOpt = Annotated[Optional[str], Opt("--prior-refunds", metavar="N", help="Refunds you asked for in the last 12 months [default: 0, or from your history].")]
-SimilarOpt = Annotated[Optional[str], Opt("--similar-prior", metavar="N", help="Of those, how many for the same kind of reason [default: 0, or from your history].")]
-DenialsOpt = Annotated[Optional[str], Opt("--prior-denials", metavar="N", help="Of those, how many were turned down [default: 0, or from your history].")]
-Recent90Opt = Annotated[Optional[str], Opt("--requests-90d", metavar="N", help="Of those, how many in the last 90 days [default: 0, or from your history].")]
+# Options shared by the commands that take the facts of one charge (check, draft). The fact
+# flags themselves are made from the shared rule file's facts (fact_parameters below).
 HistoryOpt = Annotated[Optional[str], Opt("--history", metavar="PATH", help="The refund history database [default: $REFUNDADVISOR_HOME/history.db, else ~/.local/share/refundadvisor/history.db].")]
 NoHistoryOpt = Annotated[bool, Opt("--no-history", help="Do not read your refund history for the counts of earlier requests.")]
-WarnedOpt = Annotated[Optional[bool], Opt("--warned/--not-warned", help="Whether support has warned you about refund requests [default: not warned].")]
-ProfileOpt = Annotated[Optional[str], Opt("--profile", metavar="ID", help="casual, solo or team [default: solo].")]
-SpanOpt = Annotated[Optional[str], Opt("--usage-span-days", metavar="N", help="Over how many days the disputed usage ran [default: 1].")]
-EvidenceOpt = Annotated[Optional[str], Opt("--evidence", metavar="IDS", help="What you already have, comma-separated ids, e.g. receipts,card-statement [default: none].")]
 AnswersOpt = Annotated[Optional[str], Opt("--answers", metavar="FILE", help="Facts from a YAML or JSON file ('-' for stdin), keys as in the JSON facts; flags override it.")]
 NoInputOpt = Annotated[bool, Opt("--no-input", help="Never prompt; fail at once if a fact is missing.")]
 RulesOpt = Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")]
 NoColorOpt = Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")]
 NowOpt = Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")]
-PlatformOpt = Annotated[Optional[str], Opt("--platform", metavar="NAME", help="A bundled platform's rules: openrouter, anthropic or openai ('refundadvisor rules list') [default: $REFUNDADVISOR_PLATFORM, else openrouter].")]
+FactOpt = Annotated[Optional[list[str]], Opt("--fact", metavar="NAME=VALUE", help="Any fact by its name, e.g. for a fact your own rule file adds (repeatable; 'refundadvisor rules show' lists them).")]
+
+
+def _platform_help() -> str:
+    from ..paths import bundled_platforms, default_platform
+
+    names = list(bundled_platforms())
+    listed = ", ".join(names[:-1]) + (f" or {names[-1]}" if len(names) > 1 else "".join(names))
+    return (f"A bundled platform's rules: {listed} ('refundadvisor rules list') "
+            f"[default: $REFUNDADVISOR_PLATFORM, else {default_platform()}].")
+
+
+PlatformOpt = Annotated[Optional[str], Opt("--platform", metavar="NAME", help=_platform_help())]
+
+
+# --- the fact flags, made from the rule file --------------------------------------------------------
+
+METAVARS = {"choice": "ID", "choices": "IDS", "number": "N", "integer": "N", "time": "WHEN"}
+TYPE_HINTS = {"number": "A number.", "integer": "A whole number.",
+              "time": "ISO 8601; no offset means local time."}
+AGO_FLAG = "--ago"
+
+
+def flag_of(fact: str) -> str:
+    """The command-line flag of a fact: its name with dashes (charge_type -> --charge-type)."""
+    return "--" + fact.replace("_", "-")
+
+
+def _help_for(spec, filled_by_history: bool) -> str:
+    parts = [spec.question]
+    if spec.type == "choice":
+        parts.append("One of: " + ", ".join(spec.choice_ids()) + ".")
+    elif spec.type == "choices":
+        parts.append("Comma-separated, from: " + ", ".join(spec.choice_ids()) + ".")
+    elif spec.type in TYPE_HINTS:
+        parts.append(TYPE_HINTS[spec.type])
+    if filled_by_history:
+        parts.append("[default: from your refund history, else " + _shown_default(spec) + "]")
+    elif spec.has_default:
+        parts.append("[default: " + _shown_default(spec) + "]")
+    return " ".join(parts)
+
+
+def _shown_default(spec) -> str:
+    if spec.default_fact:
+        return "the " + spec.default_fact.replace("_", " ")
+    if isinstance(spec.default, bool):
+        return "yes" if spec.default else "no"
+    if isinstance(spec.default, tuple):
+        return ", ".join(spec.default) or "none"
+    return str(spec.default)
+
+
+def fact_parameters(ruleset) -> list:
+    """One keyword parameter per fact of the rule set (with --ago beside the time fact), as Typer
+    reads them from a function's signature."""
+    import inspect
+
+    history_facts = {wanted.fact for wanted in ruleset.history_facts}
+    parameters = []
+    for spec in ruleset.facts.values():
+        flag = flag_of(spec.name)
+        if spec.type == "boolean":
+            option = Opt(f"{flag}/--not-{flag[2:]}", help=_help_for(spec, spec.name in history_facts))
+            annotation = Annotated[Optional[bool], option]
+        else:
+            option = Opt(flag, metavar=METAVARS.get(spec.type, "VALUE"), help=_help_for(spec, spec.name in history_facts))
+            annotation = Annotated[Optional[str], option]
+        parameters.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        if spec.type == "time":
+            ago = Opt(AGO_FLAG, metavar="DURATION", help="Or how long ago: 30m, 5h, 3d, 2w (or 1d12h).")
+            parameters.append(inspect.Parameter("ago", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                                annotation=Annotated[Optional[str], ago]))
+    return parameters
+
+
+def with_parameters(function, leading: list, trailing_from):
+    """Give a command function (``**values``) the signature Typer reads: ``leading`` parameters,
+    then those of ``trailing_from`` (a function declaring the command's other options)."""
+    import inspect
+
+    trailing = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                for parameter in inspect.signature(trailing_from).parameters.values()]
+    function.__signature__ = inspect.Signature(leading + trailing)
+    return function
+
+
+def help_with_examples(text: str, examples) -> str:
+    """A command's help: its text, then its examples from the rule file (kept whole lines)."""
+    if not examples:
+        return text
+    lines = "\n".join("  " + line for line in examples)
+    return f"{text}\n\nExamples:\n\n\b\n{lines}"

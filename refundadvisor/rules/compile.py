@@ -50,7 +50,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TOP_KEYS = (
     "format", "requires_engine", "extends", "overrides", "default_platform", "platform", "title", "currency", "policy", "facts", "checklist",
     "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "deadlines",
-    "refund_estimates", "draft", "history", "rules", "tests",
+    "refund_estimates", "draft", "history", "examples", "rules", "tests",
 )
 RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
              "warnings", "next_steps", "draft_lines", "draft_notes", "examples")
@@ -260,6 +260,7 @@ class _Compiler:
             always_checklist=always_checklist, always_next_steps=always_next, tests=tests,
             deadlines=deadlines, estimates=estimates, draft=draft,
             history_facts=history_facts, history_same_as=same_as,
+            examples=self.examples(data.get("examples", {}), ("examples",)),
         )
 
     def policy(self, value: Any, ypath: tuple) -> Policy:
@@ -636,6 +637,11 @@ class _Compiler:
                        f"no checklist item {item!r}{did_you_mean(item, self.checklist_ids)}")
             return ""
         return item
+
+    def examples(self, value: Any, ypath: tuple) -> dict[str, tuple[str, ...]]:
+        """The command-line help's examples: command name -> example lines."""
+        return {str(command): self.text_list(lines, ypath + (command,))
+                for command, lines in self.mapping(value, ypath).items()}
 
     def history(self, value: Any, ypath: tuple) -> tuple[tuple[HistoryFact, ...], str]:
         """Which facts the user's refund history fills, counting what over which window."""
