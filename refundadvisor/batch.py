@@ -20,12 +20,11 @@ from typing import Any, Iterator, NamedTuple, Optional, TextIO
 from .advisor import prepare
 from .engine import conclude, evaluate
 from .facts import FactError, MissingFacts, parse_answers
-from .model import EVIDENCE_FACT, RuleSet
+from .model import EVIDENCE_FACT, PLATFORM_KEY, RuleSet
 from .render import SCHEMA_VERSION
 
 ANSWERS_LIMIT = 1024 * 1024  # an answers file describes one charge; more is a mistake
 ROW_ID = "id"
-PLATFORM_KEY = "platform"  # a row (or answers file) may name the bundled platform that charged it
 
 
 class InputError(Exception):

@@ -24,6 +24,8 @@ DERIVED_FACTS: dict[str, str] = {
 CHARGE_TIME_FACT = "charged_at"
 # The multi-choice fact whose ids tick checklist items.
 EVIDENCE_FACT = "evidence"
+# The answers key (and batch column) naming the bundled platform that charged (not a fact).
+PLATFORM_KEY = "platform"
 # The number fact holding what was charged (a refund estimate's purchase fee is part of it).
 CHARGE_AMOUNT_FACT = "amount"
 

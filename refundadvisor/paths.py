@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -27,6 +28,7 @@ def bundled_rules() -> Path:
     return _data_root() / "rules.yaml"
 
 
+@functools.lru_cache(maxsize=None)  # the installed files do not change while the program runs
 def default_platform() -> str:
     """The platform used when none is chosen: the shared rule file's `default_platform`."""
     try:
@@ -40,6 +42,7 @@ def default_platform() -> str:
     return next(iter(platforms), "")
 
 
+@functools.lru_cache(maxsize=None)
 def _platform_files() -> dict[str, Path]:
     folder = _data_root() / "platforms"
     return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
@@ -47,7 +50,7 @@ def _platform_files() -> dict[str, Path]:
 
 def bundled_platforms() -> dict[str, Path]:
     """Every bundled platform's rule file by name, the default first."""
-    found = _platform_files()
+    found = dict(_platform_files())
     default = default_platform()
     return {default: found[default], **found} if default in found else found
 

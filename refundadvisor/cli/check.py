@@ -19,10 +19,10 @@ def _shared_rules():
     vocabulary everywhere) and its examples the help's. None if it cannot be read (the command
     that needs rules then says why)."""
     from ..rules import RulesError
-    from ..rules.cache import load
+    from ..rules.cache import load_vocabulary
 
     try:
-        return load(str(paths.bundled_rules()))
+        return load_vocabulary(str(paths.bundled_rules()))
     except RulesError:
         return None
 
@@ -92,7 +92,7 @@ def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime
                  named: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Parse the facts from an answers file, --fact and the fact flags (in that order, the later
     winning); each must be a fact of the rule set."""
-    from ..batch import PLATFORM_KEY
+    from ..model import PLATFORM_KEY
     from ..facts import FactError, parse_answers
 
     if ago is not None and raw.get("charged_at") is not None:
@@ -118,7 +118,7 @@ def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_tex
                      from_file: Optional[dict] = None):
     """The rule set for a command that takes facts: --rules or --platform, else the answers
     file's `platform`, else as configured; in an interview with no platform chosen, ask."""
-    from ..batch import PLATFORM_KEY
+    from ..model import PLATFORM_KEY
 
     named = (from_file or {}).get(PLATFORM_KEY)
     if named is not None and not rules and not platform:
