@@ -409,13 +409,26 @@ def render_rules_show(ruleset, console) -> None:
             result.add_column(column, overflow="fold")
         return result
 
+    from rich.markup import escape
+
     policy = ruleset.policy
-    console.print(f"[bold]{ruleset.title}[/bold] rules ({ruleset.path}), policy checked {policy.verified_on}")
-    facts = table("Facts (in the order they are asked)", "fact", "type", "default", "asked when")
+    console.print(f"[bold]{escape(ruleset.title)}[/bold] rules ({escape(ruleset.path)}), policy checked {policy.verified_on}")
+    if len(ruleset.layers) > 1:  # the merged result of several files: say which is which
+        console.print("Built from: " + " <- ".join(escape(path) for path, _sha in ruleset.layers) +
+                      " (each row's 'from' names its file)")
+
+    def origin(key: str) -> str:
+        import os
+
+        found = (ruleset.origins or {}).get(key)
+        return os.path.basename(found) if found else ""
+
+    facts = table("Facts (in the order they are asked)", "fact", "type", "default", "asked when", "from")
     for spec in ruleset.facts.values():
         default = spec.default_fact and f"= {spec.default_fact}" or (
             ("none" if spec.default == () else _show(spec.default)) if spec.has_default else "required")
-        facts.add_row(spec.name, spec.type, default, "only if it applies" if spec.ask_when else "always")
+        facts.add_row(spec.name, spec.type, default, "only if it applies" if spec.ask_when else "always",
+                      origin(f"facts.{spec.name}"))
     console.print(facts)
     for name, spec in ruleset.facts.items():
         if spec.choices:
@@ -423,13 +436,13 @@ def render_rules_show(ruleset, console) -> None:
             for choice in spec.choices:
                 choices.add_row(choice.id, choice.label)
             console.print(choices)
-    params = table("Policy parameters", "name", "value", "source", "meaning")
+    params = table("Policy parameters", "name", "value", "source", "meaning", "from")
     for param in policy.parameters.values():
-        params.add_row(param.name, param.shown, param.source, param.meaning)
+        params.add_row(param.name, param.shown, param.source, param.meaning, origin(f"policy.parameters.{param.name}"))
     console.print(params)
-    rules = table("Rules (in the order they apply)", "rule", "effect", "source", "why")
+    rules = table("Rules (in the order they apply)", "rule", "effect", "source", "why", "from")
     for rule in ruleset.rules:
-        rules.add_row(rule.id, rule.effect, ", ".join(rule.sources), rule.why)
+        rules.add_row(rule.id, rule.effect, ", ".join(rule.sources), rule.why, origin(f"rules.{rule.id}"))
     console.print(rules)
     bands = table("Bands (first match)", "band", "scores", "default outcome")
     for band in ruleset.bands:

@@ -91,7 +91,8 @@ def rules_test(path: PathArgument = None, platform: PlatformOpt = None,
 @rules_app.command("show")
 def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
                no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False) -> None:
-    """Show a rule file as tables: facts, causes, evidence, parameters, rules and bands.
+    """Show a rule file as tables: facts, causes, evidence, parameters, rules and bands, merged
+    with the files it builds on (extends:), each row naming the file it comes from.
 
     Example:
 
@@ -99,10 +100,10 @@ def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
       refundadvisor rules show
     """
     from ..render import make_console, render_rules_show
+    from ..rules.cache import load
 
     with user_errors():
-        ruleset, _ = load_rules(_rule_file(path, platform))
-        render_rules_show(ruleset, make_console(no_color=no_color))
+        render_rules_show(load(_rule_file(path, platform)), make_console(no_color=no_color))
 
 
 @rules_app.command("list")
