@@ -227,3 +227,13 @@ def test_the_schema_also_rejects_structural_mistakes(name):
 def test_rules_schema_prints_the_shipped_schema():
     result = runner.invoke(app, ["rules", "schema"])
     assert json.loads(result.stdout) == SCHEMA
+
+
+def test_the_schema_and_the_validator_name_the_same_keys():
+    """The structure is written twice (the JSON Schema for editors, the validator for located
+    errors): they must agree on every section, rule and fact key, so neither drifts."""
+    from refundadvisor.rules.compile import FACT_KEYS, RULE_KEYS, TOP_KEYS
+
+    assert set(SCHEMA["properties"]) == set(TOP_KEYS)
+    assert set(SCHEMA["properties"]["rules"]["items"]["properties"]) == set(RULE_KEYS)
+    assert set(SCHEMA["definitions"]["fact"]["properties"]) == set(FACT_KEYS)
