@@ -913,6 +913,10 @@ rules_app = typer.Typer(
 )
 app.add_typer(rules_app, name="rules")
 
+from .evidence_cli import evidence_app  # noqa: E402  (the lead moves this line when cli/ becomes a package)
+
+app.add_typer(evidence_app, name="evidence")
+
 PathArgument = Annotated[Optional[str], typer.Argument(metavar="[PATH]", help="The rule file [default: as for check: --rules, $REFUNDADVISOR_RULES, user config, bundled].", show_default=False)]
 FormatOption = Annotated[str, Opt("--format", metavar="FORMAT", help="text or json [default: text].")]
 StrictOption = Annotated[bool, Opt("--strict", help="Fail on warnings too.")]
