@@ -76,14 +76,17 @@ def _key(variable: str, platform: str) -> str:
     return key
 
 
-def _show(renderables: list[Any], no_color: bool) -> None:
-    """Print Rich renderables on stdout, with anything that looks like an API key masked."""
+def _show(view, no_color: bool) -> None:
+    """Print what ``view(width)`` gives (Rich renderables) on stdout, with anything that looks
+    like an API key masked. Into a file or a pipe, the width is 200 rather than 80."""
     from .redact import mask
     from .render import make_console
 
     console = make_console(no_color=no_color)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = make_console(no_color=no_color, width=200)
     with console.capture() as capture:
-        for renderable in renderables:
+        for renderable in view(console.width):
             console.print(renderable)
     sys.stdout.write(mask(capture.get())[0])
 
@@ -179,7 +182,7 @@ def generations(
         if json_output:
             _json(evidence)
         else:
-            _show(_generations_view(evidence), no_color)
+            _show(lambda width: _generations_view(evidence, width), no_color)
         for failure in lookup.failures[:5]:
             _warn(failure.message)
         if len(lookup.failures) > 5:
@@ -188,28 +191,42 @@ def generations(
             raise typer.Exit(EXIT_DATA)
 
 
-def _generations_view(evidence: dict) -> list[Any]:
+WIDE_TABLE = 140  # columns the one-row-a-generation table needs to stay readable
+
+
+def _generations_view(evidence: dict, width: int) -> list[Any]:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from .evidence.common import local_text, money_text, parse_time
+    from .evidence.common import money_text, parse_time
 
-    table = Table(title="OpenRouter generations", title_justify="left")
-    for name, justify in (("time UTC", "left"), ("local", "left"), ("model", "left"), ("provider", "left"),
-                          ("finish", "left"), ("prompt", "right"), ("completion", "right"), ("cost USD", "right"),
-                          ("cancelled / streamed", "left"), ("flags", "left")):
-        table.add_column(name, justify=justify, overflow="fold")
+    lines: list[Any] = []
+    table = Table(title="OpenRouter generations", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False, collapse_padding=True)
+    for name, justify in (("id", "left"), ("time UTC", "left"), ("local", "left"), ("model", "left"),
+                          ("provider", "left"), ("finish", "left"), ("prompt", "right"), ("completion", "right"),
+                          ("cost USD", "right"), ("cancelled", "left"), ("streamed", "left"), ("flags", "left")):
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=name != "model",
+                         min_width=22 if name == "flags" else None)
+    if width < WIDE_TABLE:
+        table = None
     for row in evidence["generations"]:
         moment = parse_time(row["created_at"])
+        if table is None:  # a narrow terminal: two lines a generation rather than a squeezed table
+            lines.append(_generation_lines(row, moment))
+            continue
         table.add_row(
-            row["created_at"] or "?", local_text(moment) if moment else "",
-            row["model"] or "", row["provider"] or "", row["finish_reason"] or "(blank)",
+            row["id"], row["created_at"][:19].replace("T", " ") if row["created_at"] else "?",
+            _local(moment), row["model"] or "", row["provider"] or "", row["finish_reason"] or "(blank)",
             _count(row["tokens_prompt"]), _count(row["tokens_completion"]), f"{row['total_cost']:f}",
-            f"{_yes(row['cancelled'])} / {_yes(row['streamed'])}",
-            Text(" ".join(row["flags"]), style="bold red") if row["flags"] else "",
+            _yes(row["cancelled"]), _yes(row["streamed"]),
+            Text("\n".join(row["flags"]), style="bold red") if row["flags"] else "",
         )
     totals = evidence["totals"]
-    lines = [table, ""]
+    if table is not None:
+        lines.append(table)
+    lines.append("")
     span = ""
     if totals["first_at"]:
         from .render import span as span_text
@@ -227,6 +244,30 @@ def _generations_view(evidence: dict) -> list[Any]:
     if totals["failed"]:
         lines.append(f"{totals['failed']} could not be looked up (see the messages on stderr).")
     return lines
+
+
+def _generation_lines(row: dict, moment) -> Any:
+    from rich.text import Text
+
+    text = Text()
+    text.append(row["id"], style="bold")
+    text.append(f"  {row['created_at'] or '?'} ({_local(moment) or '?'})  {row['model'] or '?'}"
+                f" via {row['provider'] or '?'}\n")
+    text.append(f"  finish {row['finish_reason'] or '(blank)'} · tokens {_count(row['tokens_prompt']) or '?'} prompt, "
+                f"{_count(row['tokens_completion']) or '?'} completion · {row['total_cost']:f} USD · "
+                f"cancelled {_yes(row['cancelled'])} · streamed {_yes(row['streamed'])}")
+    if row["flags"]:
+        text.append(f" · {', '.join(row['flags'])}", style="bold red")
+    return text
+
+
+def _local(moment) -> str:
+    """The local time of day with its zone, and the local date when it is not the UTC date."""
+    if moment is None:
+        return ""
+    local = moment.astimezone()
+    day = f"{local:%m-%d} " if local.date() != moment.date() else ""
+    return f"{day}{local:%H:%M:%S} {local.tzname() or ''}".rstrip()
 
 
 def _count(value: Optional[int]) -> str:
@@ -271,7 +312,7 @@ def log(
         if json_output:
             _json(evidence)
         else:
-            _show(_log_view(evidence, reader), no_color)
+            _show(lambda width: _log_view(evidence, reader), no_color)
 
 
 def _log_view(evidence: dict, reader) -> list[Any]:
