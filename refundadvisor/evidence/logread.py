@@ -106,8 +106,8 @@ class LogReader:
             if len(line) > limit and line[-1:] != b"\n":
                 self.lines += 1
                 self.too_long += 1
-                self._note(self.lines, f"is longer than {limit // 1024 // 1024 or 1} MiB; skipped unread"
-                           if limit >= 1024 * 1024 else f"is longer than {limit:,} bytes; skipped unread")
+                self._note(self.lines, f"is longer than {limit // 1024 // 1024 or 1} MiB (not read)"
+                           if limit >= 1024 * 1024 else f"is longer than {limit:,} bytes (not read)")
                 while True:  # skip to the end of that line without holding it
                     rest = readline(limit)
                     if not rest or rest[-1:] == b"\n":
