@@ -385,3 +385,113 @@ def _log_view(evidence: dict, reader) -> list[Any]:
         lines.append(f"{parse_time(minutes[0][0]):%H:%M} UTC … {parse_time(minutes[-1][0]):%H:%M} UTC, "
                      + ("one character a minute" if per_character == 1 else f"one character per {per_character} minutes"))
     return lines
+
+
+@evidence_app.command("usage")
+def usage(
+    platform: Annotated[str, Opt("--platform", metavar="NAME", help="openai or anthropic.")] = "",
+    since: Annotated[str, Opt("--since", metavar="WHEN", help="Start, a date or ISO 8601 time (UTC unless "
+                                                              "an offset is given), or how long ago: 3d.")] = "",
+    until: Annotated[Optional[str], Opt("--until", metavar="WHEN", help="End (exclusive) [default: now].")] = None,
+    bucket: Annotated[str, Opt("--bucket", metavar="WIDTH", help="1m, 1h or 1d [default: by the range: "
+                                                                 "1m up to a day, 1h up to two weeks, else 1d].")] = "auto",
+    json_output: JsonOpt = False,
+    timeout: TimeoutOpt = 30.0,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Read OpenAI's or Anthropic's usage and cost reports (an admin key) and find the spike.
+
+    Examples:
+
+      \b
+      refundadvisor evidence usage --platform openai --since 2026-11-28 --until 2026-11-30
+      refundadvisor evidence usage --platform anthropic --since 2d --bucket 1h --json
+
+    The key comes from $OPENAI_ADMIN_KEY, or $ANTHROPIC_ADMIN_KEY (or $ANTHROPIC_ADMIN_API_KEY),
+    never a flag. Two reports are read, every page: usage in the buckets chosen, cost per day.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from .evidence.client import Policy
+    from .evidence.common import api_base_url
+    from .evidence.usage import PLATFORMS, auto_width, fetch
+
+    chosen = PLATFORMS.get(platform.strip().lower())
+    secret = None
+    if chosen is not None:
+        secret = next((os.environ[name].strip() for name in chosen.key_variables if os.environ.get(name, "").strip()),
+                      None)
+    with _errors(secret):
+        if chosen is None:
+            raise UsageError(f"--platform: {platform!r} is not a platform with usage reports; use openai or anthropic"
+                             if platform else "--platform is required: openai or anthropic")
+        now = datetime.now(timezone.utc)
+        start = _when(since, now, "--since") if since else None
+        if start is None:
+            raise UsageError("--since is required: a date such as 2026-11-28, a time, or how long ago such as 3d")
+        end = _when(until, now, "--until") if until else now
+        if end <= start:
+            raise UsageError("--until must be after --since")
+        if end - start > timedelta(days=366):
+            raise UsageError("the range is longer than a year; narrow --since and --until to the incident")
+        width = auto_width(start, end) if bucket == "auto" else bucket
+        if width not in ("1m", "1h", "1d"):
+            raise UsageError(f"--bucket: {bucket!r} is not a width; use 1m, 1h or 1d")
+        if not secret:
+            raise UsageError(f"set {chosen.key_variables[0]} to your {chosen.title} admin key; it is read from the "
+                             "environment only, never from a flag")
+        evidence = fetch(chosen, secret, start, end, width, api_base_url(chosen.base_url), Policy(timeout=timeout))
+        if json_output:
+            _json(evidence)
+        else:
+            _show(lambda width_: _usage_view(evidence, chosen.title), no_color)
+
+
+def _when(text: str, now, flag: str):
+    """A moment from a date, an ISO 8601 time (UTC unless it has an offset) or a duration ago."""
+    import re
+    from datetime import timedelta
+
+    from .evidence.common import parse_time
+
+    text = text.strip()
+    match = re.fullmatch(r"(\d{1,6})\s*([mhdw])", text)
+    if match:
+        unit = {"m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+        return now - timedelta(seconds=int(match.group(1)) * unit)
+    moment = parse_time(text) if re.match(r"\d{4}-\d{2}-\d{2}", text) else None
+    if moment is None:
+        raise UsageError(f"{flag}: {text[:40]!r} is not a date or time; write 2026-11-28, 2026-11-28T14:00 or 3d")
+    if moment > now:
+        raise UsageError(f"{flag}: {text[:40]!r} is in the future")
+    return moment
+
+
+def _usage_view(evidence: dict, title: str) -> list[Any]:
+    from rich.text import Text
+
+    from .evidence.chart import timeline_table
+    from .evidence.common import money_text
+    from .evidence.usage import chart_timeline
+
+    totals = evidence["totals"]
+    metric = evidence["metric"]
+    lines: list[Any] = []
+    used = (f"{totals['requests']:,} requests, " if totals["requests"] is not None else "") + \
+        f"{totals['input_tokens']:,} input and {totals['output_tokens']:,} output tokens"
+    lines.append(f"{title} usage from {evidence['range']['since']} to {evidence['range']['until']}: {used}; "
+                 f"{money_text(totals['cost'])} in the cost report.")
+    runaway = evidence["runaway"]
+    if runaway:
+        lines.append(Text(f"Spike: {runaway['start']} to {runaway['end']}: {runaway[metric]:,} {metric}, "
+                          f"{runaway['times_baseline']:g} times the usual per bucket.", style="bold red"))
+    else:
+        lines.append(f"No spike: no bucket reached {evidence['baseline']['threshold']:g} {metric}.")
+    lines.append("")
+    lines.append(timeline_table(chart_timeline(evidence), runaway, unit=metric))
+    if evidence["cost_buckets"]:
+        lines.append("")
+        lines.append("Cost per day (UTC):")
+        for bucket in evidence["cost_buckets"]:
+            lines.append(f"  {bucket['start'][:10]}  {money_text(bucket['cost'])}")
+    return lines

@@ -28,9 +28,13 @@ FLOOR = 5  # ...and at least this many requests
 MIN_MINUTES = 3  # a runaway window lasts at least this many hot minutes
 TIME_FIELDS = ("ts", "timestamp", "time", "created_at", "created", "date")
 HASH_FIELDS = ("request_hash", "request_sha256", "request_id_hash", "prompt_hash")
+BLOCK = 1024 * 1024  # bytes read at a time
 NANO = 1_000_000_000  # costs are summed in nano-USD: integer sums stay exact over millions of lines
 CHART_STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 CHART_ROWS = 48
+
+
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class Broken(NamedTuple):
@@ -97,37 +101,70 @@ class LogReader:
     # --- reading ---
 
     def read(self, stream: IO[bytes], limit: int = LINE_LIMIT) -> "LogReader":
-        readline = stream.readline
-        feed = self.feed
+        """Read every line of a binary stream, in blocks (a long line is never held whole)."""
+        too_long = (f"is longer than {limit // 1024 // 1024} MiB (not read)" if limit >= 1024 * 1024
+                    else f"is longer than {limit:,} bytes (not read)")
+        take, parse = self._take, self._parse
+        pending = b""
+        skipping = False  # inside a line over the limit: drop bytes up to its end
         while True:
-            line = readline(limit + 1)
-            if not line:
-                return self
-            if len(line) > limit and line[-1:] != b"\n":
+            block = stream.read(BLOCK)
+            if not block:
+                break
+            if skipping:
+                end = block.find(b"\n")
+                if end < 0:
+                    continue
+                block, skipping = block[end + 1:], False
+            lines = (pending + block).split(b"\n") if pending else block.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
                 self.lines += 1
+                if len(line) > limit:
+                    self._note(self.lines, too_long)
+                    self.too_long += 1
+                    continue
+                item = parse(line)
+                if item is not None:
+                    take(item)
+            if len(pending) > limit:
+                self.lines += 1
+                self._note(self.lines, too_long)
                 self.too_long += 1
-                self._note(self.lines, f"is longer than {limit // 1024 // 1024 or 1} MiB (not read)"
-                           if limit >= 1024 * 1024 else f"is longer than {limit:,} bytes (not read)")
-                while True:  # skip to the end of that line without holding it
-                    rest = readline(limit)
-                    if not rest or rest[-1:] == b"\n":
-                        break
-                continue
-            feed(line)
+                pending, skipping = b"", True
+        if pending and not skipping:
+            self.feed(pending)  # a last line without a newline
+        return self
 
     def feed(self, line: bytes) -> None:
+        """Read one line (without or with its newline)."""
         self.lines += 1
+        item = self._parse(line)
+        if item is not None:
+            self._take(item)
+
+    def _parse(self, line: bytes) -> Optional[dict]:
         try:
-            item = json.loads(line)
-        except (ValueError, RecursionError) as error:
+            text = line.decode("utf-8")
+            item, end = _raw_decode(text)  # json.loads without its per-call encoding sniffing
+            if end != len(text) and not text[end:].isspace():
+                raise ValueError("Extra data")
+        except UnicodeDecodeError:
+            self._note(self.lines, "is not UTF-8 text")
+            return None
+        except (ValueError, RecursionError):
             if not line.strip():
-                return  # a blank line
-            self._note(self.lines, f"is not valid JSON ({getattr(error, 'msg', None) or 'not UTF-8'})")
-            return
+                return None  # a blank line
+            try:
+                json.loads(line)
+            except (ValueError, RecursionError) as error:
+                self._note(self.lines, f"is not valid JSON ({getattr(error, 'msg', None) or 'too deeply nested'})")
+                return None
+            item = json.loads(line)  # leading white space, which raw_decode does not skip
         if type(item) is not dict:
             self._note(self.lines, "is not a JSON object")
-            return
-        self._take(item)
+            return None
+        return item
 
     def _note(self, line: int, reason: str) -> None:
         self.broken += 1
