@@ -191,7 +191,7 @@ def generations(
             raise typer.Exit(EXIT_DATA)
 
 
-WIDE_TABLE = 140  # columns the one-row-a-generation table needs to stay readable
+WIDE_TABLE = 150  # columns the one-row-a-generation table needs to stay readable
 
 
 def _generations_view(evidence: dict, width: int) -> list[Any]:
@@ -207,8 +207,8 @@ def _generations_view(evidence: dict, width: int) -> list[Any]:
     for name, justify in (("id", "left"), ("time UTC", "left"), ("local", "left"), ("model", "left"),
                           ("provider", "left"), ("finish", "left"), ("prompt", "right"), ("completion", "right"),
                           ("cost USD", "right"), ("cancelled", "left"), ("streamed", "left"), ("flags", "left")):
-        table.add_column(name, justify=justify, overflow="fold", no_wrap=name != "model",
-                         min_width=22 if name == "flags" else None)
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=name not in ("model", "provider"),
+                         min_width={"flags": 22, "model": 16}.get(name))
     if width < WIDE_TABLE:
         table = None
     for row in evidence["generations"]:

@@ -224,7 +224,7 @@ def test_the_command_prints_a_table_and_totals(server):
     out = result.stdout
     for text in ("OpenRouter generations", "2026-11-29T14:30:00Z", "openai/gpt-4o", "OpenAI", "error-finish",
                  "zero-completion-billed", "cancelled-billed", "4 generations from 2026-11-29T14:30:00Z to "
-                 "2026-11-29T14:33:00Z (3 min): 0.01 USD in all.", "3 flagged, billed 0.0093 USD"):
+                 "2026-11-29T14:33:00Z (3 min): 0.0108 USD in all.", "3 flagged, billed 0.0093 USD"):
         assert text in out, text
     assert result.stderr == ""
 

@@ -84,11 +84,14 @@ def as_count(value: Any) -> Optional[int]:
 
 
 def money_text(amount: Decimal) -> str:
-    """'3.42 USD'; amounts under a cent keep their first significant digits ('0.0031 USD')."""
-    if amount == 0 or abs(amount) >= Decimal("0.01"):
+    """'3.42 USD'; under 1 USD up to four decimals ('0.0108 USD'), under 0.0001 up to six."""
+    if amount == 0 or abs(amount) >= 1:
         return f"{amount.quantize(Decimal('0.01')):f} {CURRENCY}"
-    small = f"{amount:.6f}".rstrip("0")
-    return f"{small} {CURRENCY}" if small not in ("0.", "-0.") else f"under 0.000001 {CURRENCY}"
+    places = Decimal("0.0001") if abs(amount) >= Decimal("0.0001") else Decimal("0.000001")
+    text = f"{amount.quantize(places):f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text += "0" * (2 - len(text.split(".")[1]))
+    return f"{text} {CURRENCY}" if text.strip("-0.") else f"under 0.000001 {CURRENCY}"
 
 
 def plain(value: Any) -> Any:
