@@ -122,7 +122,8 @@ def _progress(total: int):
 JsonOpt = Annotated[bool, Opt("--json", help="Print the findings as one versioned JSON document.")]
 NoColorOpt = Annotated[bool, Opt("--no-color", help="No colour.")]
 TimeoutOpt = Annotated[float, Opt("--timeout", metavar="SECONDS", min=0.1, max=600,
-                                  help="Give up on a reply after this long (it is retried) [default: 30].")]
+                                  help="Give up on a reply after this long (it is retried) [default: 30].",
+                                  show_default=False)]
 
 
 @evidence_app.command("generations")
@@ -135,7 +136,8 @@ def generations(
     json_output: JsonOpt = False,
     csv_path: Annotated[Optional[str], Opt("--csv", metavar="FILE",
                                            help="Also write the table as CSV, an attachment for support.")] = None,
-    concurrency: Annotated[int, Opt("--concurrency", metavar="N", help="Look-ups at once, 1 to 16 [default: 4].")] = 4,
+    concurrency: Annotated[int, Opt("--concurrency", metavar="N", help="Look-ups at once, 1 to 16 [default: 4].",
+                                                show_default=False)] = 4,
     timeout: TimeoutOpt = 30.0,
     no_color: NoColorOpt = False,
 ) -> None:
@@ -320,6 +322,7 @@ def _log_view(evidence: dict, reader) -> list[Any]:
 
     from .evidence.chart import sparkline, timeline_table
     from .evidence.common import money_text, parse_time
+    from .evidence.logread import MIN_MINUTES
     from .render import span as span_text
 
     totals = evidence["totals"]
@@ -349,7 +352,7 @@ def _log_view(evidence: dict, reader) -> list[Any]:
             lines.append(f"Also above the usual rate: {other['start']} to {other['end']}: {other['requests']:,} "
                          f"requests, {money_text(other['cost'])}.")
     else:
-        lines.append(f"No runaway window: no {3}+ minutes at {baseline['threshold_requests_per_minute']:g} or more "
+        lines.append(f"No runaway window: no {MIN_MINUTES} minutes at {baseline['threshold_requests_per_minute']:g} or more "
                      f"requests a minute (the usual is {baseline['requests_per_minute']:g}).")
     for repeat in evidence["repeats"][:3]:
         signature = repeat["signature"]
@@ -389,12 +392,13 @@ def _log_view(evidence: dict, reader) -> list[Any]:
 
 @evidence_app.command("usage")
 def usage(
-    platform: Annotated[str, Opt("--platform", metavar="NAME", help="openai or anthropic.")] = "",
+    platform: Annotated[str, Opt("--platform", metavar="NAME", help="openai or anthropic.", show_default=False)] = "",
     since: Annotated[str, Opt("--since", metavar="WHEN", help="Start, a date or ISO 8601 time (UTC unless "
-                                                              "an offset is given), or how long ago: 3d.")] = "",
+                                                              "an offset is given), or how long ago: 3d.", show_default=False)] = "",
     until: Annotated[Optional[str], Opt("--until", metavar="WHEN", help="End (exclusive) [default: now].")] = None,
     bucket: Annotated[str, Opt("--bucket", metavar="WIDTH", help="1m, 1h or 1d [default: by the range: "
-                                                                 "1m up to a day, 1h up to two weeks, else 1d].")] = "auto",
+                                                                 "1m up to a day, 1h up to two weeks, else 1d].",
+                                        show_default=False)] = "auto",
     json_output: JsonOpt = False,
     timeout: TimeoutOpt = 30.0,
     no_color: NoColorOpt = False,

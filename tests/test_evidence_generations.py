@@ -299,6 +299,10 @@ def test_usage_errors_exit_2(server, tmp_path):
     assert result.exit_code == 2 and "--ids-file: cannot read" in result.stderr
     result = cli(server, "not an id")
     assert result.exit_code == 2
+    pasted = "sk-or-v1-" + "c" * 64
+    result = cli(server, pasted)
+    assert result.exit_code == 2 and "looks like an API key" in result.stderr and pasted not in result.stderr
+    assert server.requests == 0  # nothing was sent
     result = runner.invoke(app, ["evidence", "generations", "gen-ok-0"],
                            env={"OPENROUTER_API_KEY": KEY, "REFUNDADVISOR_API_URL": "ftp://example"})
     assert result.exit_code == 1 and "REFUNDADVISOR_API_URL must be an http" in result.stderr

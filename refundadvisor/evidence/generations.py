@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple, Optional
 
+from ..redact import API_KEY
 from .client import JsonClient, Policy, RequestFailed
 from .common import CURRENCY, SCHEMA_VERSION, EvidenceError, as_count, as_decimal, parse_time, utc_text
 
@@ -102,6 +103,9 @@ def read_ids(stream: IO[bytes], name: str) -> list[str]:
                 raise IdError(f"{name}: line {number} is not UTF-8 text") from None
             if not _PLAIN_ID.fullmatch(word):
                 raise IdError(f"{name}: line {number} is not a generation ID (one ID a line, like gen-abc123)")
+            if API_KEY.match(word):
+                raise IdError(f"{name}: line {number} looks like an API key, not a generation ID; keys are read "
+                              "from the environment only (rotate one that was written to a file)")
             found[word] = None
         if len(found) > MAX_IDS:
             raise IdError(f"{name}: more than {MAX_IDS:,} IDs; for a whole account's history use the "
@@ -127,6 +131,9 @@ def check_ids(ids: Iterable[str]) -> list[str]:
     """IDs given as arguments: each checked, repeats dropped."""
     result = list(dict.fromkeys(ids))
     for one in result:
+        if API_KEY.match(one):
+            raise IdError("an argument looks like an API key, not a generation ID; keys are read from the "
+                          "environment only (and one typed on a command line is worth rotating)")
         if not _PLAIN_ID.fullmatch(one):
             raise IdError(f"{one[:80]!r} is not a generation ID (they look like gen-abc123)")
     if len(result) > MAX_IDS:
