@@ -32,7 +32,7 @@ class Draft(NamedTuple):
     masked: int  # API keys removed from what the user wrote
 
 
-def compose(assessment: Assessment, summary: Optional[str] = None) -> Draft:
+def compose(assessment: Assessment, summary: Optional[str] = None, attachment: Optional[dict] = None) -> Draft:
     """The draft for an assessed charge, with the user's own account of it when given."""
     ruleset = assessment.ruleset
     template = ruleset.draft
@@ -61,6 +61,8 @@ def compose(assessment: Assessment, summary: Optional[str] = None) -> Draft:
         # asked for once: the summary's own placeholder, or a line of the account, already asks
         if entry.id != template.summary_item and placeholder not in body:
             to_gather.append(placeholder)
+    if attachment and attachment.get("rows"):
+        attached.append(_table(attachment))
     return Draft(
         subject=fill(template.subject),
         notes=tuple(dict.fromkeys(note for rule in fired for note in rule.draft_notes)),
@@ -75,6 +77,17 @@ def compose(assessment: Assessment, summary: Optional[str] = None) -> Draft:
         closing=tuple(fill(line) for line in template.closing),
         masked=masked,
     )
+
+
+def _table(attachment: dict) -> str:
+    """The looked-up requests as a plain-text table (from an evidence document), for the message."""
+    rows = [list(map(str, attachment["columns"]))] + [["" if cell is None else str(cell) for cell in row]
+                                                      for row in attachment["rows"]]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    more = f"\n  ... and {attachment['more']} more (the CSV from 'refundadvisor evidence --csv' has them all)" \
+        if attachment.get("more") else ""
+    return "The requests in question, from the platform's own records:\n  " + "\n  ".join(lines) + more
 
 
 def _show(assessment: Assessment, name: str) -> str:

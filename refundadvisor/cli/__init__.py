@@ -193,6 +193,9 @@ def is_below(ruleset, band_id: str, threshold: Optional[int]) -> bool:
 
 # The commands, registered on `app` as each module is imported: this order is the help's order.
 from . import check, batch, history, rules  # noqa: E402,F401
+from .evidence import evidence_app  # noqa: E402
+
+app.add_typer(evidence_app, name="evidence")
 
 app.info.help = _app_help()
 

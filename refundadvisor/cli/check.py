@@ -10,7 +10,7 @@ import typer
 from .. import paths
 from . import (EXIT_BELOW, EXIT_DATA, CliError, app, band_index, is_below, is_interactive, load_rules, parse_now,
                user_errors, write_output)
-from .options import (AnswersOpt, DraftFormat, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
+from .options import (AnswersOpt, EvidenceFileOpt, DraftFormat, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
                       PlatformOpt, RulesOpt, fact_parameters, flag_of, help_with_examples, with_parameters)
 
 
@@ -74,6 +74,53 @@ def _read_answers(answers_path: Optional[str]) -> dict[str, Any]:
         return read_answers(answers_path)
     except InputError as error:
         raise CliError(f"--answers: {error}") from None
+
+
+EVIDENCE_LIMIT = 16 * 1024 * 1024
+
+
+def _evidence(path: Optional[str]) -> Optional[dict]:
+    """The facts an evidence document ('refundadvisor evidence ... --json', '-' for stdin) gives:
+    the amount, time and span of the disputed requests, and the evidence now in hand."""
+    if path is None:
+        return None
+    import json
+
+    from ..evidence.common import EvidenceError
+    from ..evidence.facts import evidence_facts
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(EVIDENCE_LIMIT + 1)
+        else:
+            if not paths.is_regular_file(path):
+                raise CliError(f"--generations: {path[:200]!r} is not a readable file")
+            with open(path, "rb") as handle:
+                data = handle.read(EVIDENCE_LIMIT + 1)
+        if len(data) > EVIDENCE_LIMIT:
+            raise CliError("--generations: the evidence document is larger than 16 MiB")
+        return evidence_facts(json.loads(data.decode("utf-8-sig")))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise CliError(f"--generations: not an evidence document ({str(error)[:120]})") from None
+    except EvidenceError as error:
+        raise CliError(f"--generations: {error}") from None
+
+
+def _with_evidence(from_file: dict, found: Optional[dict]) -> dict:
+    """Answers with the evidence's facts where the answers file does not give them (flags win
+    over both); its evidence kinds join the ones given."""
+    if not found:
+        return from_file
+    merged = dict(from_file)
+    for key in ("amount", "charged_at", "usage_span_days"):
+        if key in found and key not in merged and not (key == "charged_at" and "ago" in merged):
+            merged[key] = str(found[key])
+    if found.get("evidence"):
+        given = merged.get("evidence") or []
+        given = given.split(",") if isinstance(given, str) else list(given)
+        merged["evidence"] = list(dict.fromkeys([*given, *found["evidence"]]))
+    sys.stderr.write(f"refundadvisor: from the evidence: {found.get('note', '')}\n")
+    return merged
 
 
 def _named_facts(items: Optional[list[str]]) -> dict[str, Any]:
@@ -171,7 +218,7 @@ CHECK_HELP = "Check one charge: flags for what you know, questions for the rest 
 
 
 def _check_options(
-    answers: AnswersOpt = None, fact: FactOpt = None,
+    answers: AnswersOpt = None, fact: FactOpt = None, generations: EvidenceFileOpt = None,
     json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
     fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
     quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
@@ -187,7 +234,8 @@ def check(**values: Any) -> None:
     v = _with_defaults(values, _check_options)
     raw = _raw_facts(v)
     with user_errors():
-        from_file = _read_answers(v["answers"])
+        found = _evidence(v["generations"])
+        from_file = _with_evidence(_read_answers(v["answers"]), found)
         named = _named_facts(v["fact"])
         ruleset, chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], v["no_input"],
                                               v["now"], v["no_color"], from_file)
@@ -221,7 +269,7 @@ DRAFT_HELP = ("Write a support request for one charge, ready to complete and sen
 
 
 def _draft_options(
-    answers: AnswersOpt = None, fact: FactOpt = None,
+    answers: AnswersOpt = None, fact: FactOpt = None, generations: EvidenceFileOpt = None,
     summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
     output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
     output_format: Annotated[DraftFormat, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = DraftFormat.text,
@@ -238,7 +286,8 @@ def draft(**values: Any) -> None:
     v = _with_defaults(values, _draft_options)
     raw = _raw_facts(v)
     with user_errors():
-        from_file = _read_answers(v["answers"])
+        found = _evidence(v["generations"])
+        from_file = _with_evidence(_read_answers(v["answers"]), found)
         named = _named_facts(v["fact"])
         ruleset, _chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], v["no_input"],
                                                v["now"], v["no_color"], from_file)
@@ -246,7 +295,7 @@ def draft(**values: Any) -> None:
                                                v["no_color"], v["history"], v["no_history"], from_file, named)
         if assessment.ruleset.draft is None:
             raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
-        composed = compose(assessment, v["summary"])
+        composed = compose(assessment, v["summary"], (found or {}).get("attachment"))
         text = (as_markdown if v["output_format"] == "markdown" else as_text)(composed)
         text, leaked = mask(text)  # a second pass: nothing that looks like a key leaves, whatever its way in
         removed = composed.masked + leaked

@@ -39,6 +39,7 @@ NoInputOpt = Annotated[bool, Opt("--no-input", help="Never prompt; fail at once 
 RulesOpt = Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rule file [default: $REFUNDADVISOR_RULES, then ~/.config/refundadvisor/rules.yaml, then the bundled one].")]
 NoColorOpt = Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")]
 NowOpt = Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")]
+EvidenceFileOpt = Annotated[Optional[str], Opt("--generations", metavar="FILE", help="An evidence document from 'refundadvisor evidence generations|log|usage --json' ('-' for stdin): fills the amount, time and span of the disputed requests where not given, and the evidence in hand; draft attaches its table.")]
 FactOpt = Annotated[Optional[list[str]], Opt("--fact", metavar="NAME=VALUE", help="Any fact by its name, e.g. for a fact your own rule file adds (repeatable; 'refundadvisor rules show' lists them).")]
 
 
