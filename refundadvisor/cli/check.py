@@ -101,7 +101,7 @@ def _evidence(path: Optional[str]) -> Optional[dict]:
             raise CliError("--generations: the evidence document is larger than 16 MiB")
         return evidence_facts(json.loads(data.decode("utf-8-sig")))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise CliError(f"--generations: not an evidence document ({str(error)[:120]})") from None
+        raise CliError(f"--generations: not an evidence document ({str(error)[:100]})") from None
     except EvidenceError as error:
         raise CliError(f"--generations: {error}") from None
 
