@@ -18,7 +18,7 @@ def _reminder_before(seconds_left: float) -> timedelta:
         return timedelta(days=1)
     if seconds_left > 6 * 3600:
         return timedelta(hours=2)
-    return timedelta(minutes=30)
+    return timedelta(hours=0.5)
 
 
 def deadlines_ics(assessment: Assessment) -> Optional[str]:
@@ -54,7 +54,7 @@ def deadlines_ics(assessment: Assessment) -> Optional[str]:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", f"Soon: {deadline.what}")
-        left = (deadline.closes_at - now).total_seconds() if now is not None else 86400 * 30
+        left = (deadline.closes_at - now).total_seconds() if now is not None else 86400.0 * 7
         alarm.add("trigger", -_reminder_before(left))
         event.add_component(alarm)
         calendar.add_component(event)

@@ -36,7 +36,7 @@ def shown_value(value: Any) -> str:
     text = repr(value)
     if len(text) <= SHOWN_LIMIT:
         return text
-    return f"{text[:SHOWN_LIMIT - 20]}... ({len(str(value))} characters)"
+    return f"{text[:SHOWN_LIMIT * 3 // 4]}... ({len(str(value))} characters)"
 
 
 def suggestion(word: Any, options) -> str:

@@ -153,7 +153,7 @@ class Interview:
                 self.say("Press Enter to get the verdict with these answers, or type the number of an answer to "
                          "ask that question again.", "dim")
                 continue
-            self.say(f"{answer[:20]!r} is not one of the numbers 1 to {len(asked)}. Try again.", "yellow")
+            self.say(f"{answer[:24]!r} is not one of the numbers 1 to {len(asked)}. Try again.", "yellow")
 
     def shown(self, spec: FactSpec, value: Any) -> str:
         if isinstance(value, ChargeTime):
@@ -278,7 +278,7 @@ class Interview:
                 moment = datetime.combine(day, time.fromisoformat(answer)).astimezone()
                 return parse_value(self.ruleset.facts[CHARGE_TIME_FACT], moment.isoformat(), self.now)
             except ValueError as error:
-                message = str(error) if isinstance(error, FactError) else f"{answer[:20]!r} is not a time like 14:30"
+                message = str(error) if isinstance(error, FactError) else f"{answer[:24]!r} is not a time like 14:30"
                 self.say(f"{message} Try again.", "yellow")
 
     def ask_text(self, question: str, hint: str) -> Optional[str]:

@@ -85,7 +85,7 @@ class Screen:
 
     def __init__(self, stream: Optional[TextIO] = None, no_color: bool = False, width: Optional[int] = None):
         self.stream = stream if stream is not None else sys.stdout
-        self.width = max(width or width_of(self.stream), 20)
+        self.width = max(width or width_of(self.stream), NARROW // 3)
         self.colour = colour_wanted(self.stream, no_color)
         self.plain = not is_terminal(self.stream) or self.width < NARROW
         self.fancy = is_utf(self.stream)  # ticks and bullets, or their ASCII spellings

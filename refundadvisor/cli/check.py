@@ -128,8 +128,11 @@ def _check_ago(ago: Optional[str]) -> None:
 
     try:
         parse_duration(ago)
-    except FactError:
+    except FactError as error:
         from ..facts import shown_value
+
+        if "not a duration" not in str(error):
+            raise CliError(f"--ago: {error}") from None
 
         hint = " (a number alone has no unit: add m, h, d or w)" if ago.strip().replace(".", "", 1).isdigit() else ""
         raise CliError(f"--ago: {shown_value(ago)} is not a duration{hint}; write how long ago like 30m, 5h, 3d, 2w "
