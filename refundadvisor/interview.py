@@ -135,7 +135,9 @@ class Interview:
         return given.get(spec.default_fact) if spec.default_fact is not None else spec.default
 
     def review(self, given: dict[str, Any], asked: list[str]) -> Optional[str]:
-        """List the answers with numbers; returns the fact to change, or None to go on."""
+        """List the answers with numbers (in the questions' order); returns the fact to change,
+        or None to go on."""
+        asked = [name for name in self.ruleset.facts if name in asked]
         self.say()
         self.say("Your answers:", "bold")
         for number, name in enumerate(asked, 1):

@@ -25,7 +25,7 @@ _QUOTED = re.compile(r"'([^']{80,})'")
 def one_line(error: ClickException) -> str:
     """A Click error as one sentence: what was wrong, and where to look for the fix."""
     message = error.format_message().strip()
-    message = message.replace("Possibly you meant", "did you mean").replace("(Possibly you meant", "(did you mean")
+    message = message.replace("Possibly you meant", "did you mean").replace("Possible options:", "did you mean one of")
     message = _QUOTED.sub(lambda match: f"'{match.group(1)[:60]}...' ({len(match.group(1))} characters)", message)
     message = " ".join(message.split())  # one line, whatever Click wrapped
     message = message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
