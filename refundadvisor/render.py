@@ -166,8 +166,14 @@ def make_console(stderr: bool = False, no_color: bool = False, width: int | None
     from rich.console import Console
 
     plain = no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-    return Console(stderr=stderr, no_color=plain, highlight=False, width=width,
-                   color_system=None if plain else "auto", emoji=False)
+    console = Console(stderr=stderr, no_color=plain, highlight=False, width=width,
+                      color_system=None if plain else "auto", emoji=False)
+    console.on_broken_pipe = _broken_pipe  # Rich would exit 1; a closed pipe is not an error (exit 0)
+    return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 def counted(history_facts, counts: dict, skip_zero: bool = True, cause_label: str = "") -> list[str]:

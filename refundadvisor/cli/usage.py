@@ -32,7 +32,9 @@ def one_line(error: ClickException) -> str:
     message = message.rstrip(".")
     context = getattr(error, "ctx", None)
     if isinstance(error, UsageError) and context is not None:
-        message += f"; see '{context.command_path} --help'"
+        root = context.find_root().info_name or ""
+        path = "refundadvisor" + context.command_path[len(root):]  # `python -m refundadvisor` too
+        message += f"; see '{path} --help'"
     return message
 
 
@@ -47,6 +49,13 @@ def _quiet_stdout() -> None:
 
 class Group(TyperGroup):
     """The root group: Click's own errors in the tool's one-sentence form."""
+
+    def make_context(self, *args: Any, **extra: Any) -> Context:
+        try:
+            return super().make_context(*args, **extra)
+        except BrokenPipeError:  # `refundadvisor --help | head -1`
+            _quiet_stdout()
+            raise Exit(EXIT_OK) from None
 
     def invoke(self, ctx: Context) -> Any:
         try:
