@@ -594,6 +594,36 @@ def render_rules_show(ruleset, console) -> None:
     console.print(bands)
 
 
+def rules_document(ruleset) -> dict[str, Any]:
+    """A rule file as data, for `rules show --json`: facts, parameters, rules and bands, each with
+    the file it comes from (merged with what it extends)."""
+    origins = ruleset.origins or {}
+
+    def default_of(spec) -> Any:
+        if spec.default_fact:
+            return {"fact": spec.default_fact}
+        return list(spec.default) if isinstance(spec.default, tuple) else spec.default
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path": ruleset.path, "sha256": ruleset.sha256, "platform": ruleset.platform, "title": ruleset.title,
+        "currency": ruleset.currency, "verified_on": ruleset.policy.verified_on,
+        "layers": [{"path": path, "sha256": sha} for path, sha in ruleset.layers],
+        "facts": [{"name": spec.name, "type": spec.type, "question": spec.question, "help": spec.help or None,
+                   "required": not spec.has_default and spec.default_fact is None,
+                   "default": default_of(spec) if spec.has_default or spec.default_fact else None,
+                   "asked": "only if it applies" if spec.ask_when else "always",
+                   "choices": [{"id": choice.id, "label": choice.label} for choice in spec.choices]}
+                  for spec in ruleset.facts.values()],
+        "parameters": [{"name": param.name, "value": param.value, "source": param.source, "meaning": param.meaning}
+                       for param in ruleset.policy.parameters.values()],
+        "rules": [{"id": rule.id, "effect": rule.effect, "sources": list(rule.sources), "why": rule.why,
+                   "from": origins.get(f"rules.{rule.id}")} for rule in ruleset.rules],
+        "bands": [{"id": band.id, "label": band.label, "low": band.low, "high": band.high, "outcome": band.outcome}
+                  for band in ruleset.bands],
+    }
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -678,12 +708,26 @@ def history_text(document: dict[str, Any]) -> str:
 
 
 def entries_table(entries, console) -> None:
-    """The recorded requests as a table."""
-    from rich.table import Table
+    """The recorded requests: a table on a wide terminal, one plain line each when piped or
+    narrower than 60 columns (nothing cut, no padding)."""
+    from .term import NARROW, Screen
 
     if not entries:
         console.print("No requests recorded yet.")
         return
+    wide = getattr(console, "is_terminal", False) and (getattr(console, "width", 80) or 80) >= NARROW
+    if not wide:
+        screen = Screen(getattr(console, "file", None) or __import__("sys").stdout,
+                        width=getattr(console, "width", None))
+        for entry in entries:
+            money_part = "" if entry.amount is None else f" {entry.amount:.2f}"
+            returned = "" if entry.returned is None else f", returned {entry.returned:.2f}"
+            screen.para(f"#{entry.id} {entry.asked_at[:10]} {entry.platform} {entry.cause}{money_part}: {entry.outcome}"
+                        f"{returned}" + (f"; {entry.note}" if entry.note else ""), "", "  ")
+        screen.flush()
+        return
+    from rich.table import Table
+
     table = Table(title=None, show_lines=False)
     for column in ("id", "asked", "platform", "cause", "outcome", "amount", "returned"):
         table.add_column(column, no_wrap=True)
