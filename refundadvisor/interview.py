@@ -43,16 +43,14 @@ class _Unknown(Exception):
 
 def _default_reader(screen) -> Reader:
     def read(prompt: str) -> str:
-        if sys.stdin.isatty():
-            try:
-                import readline  # noqa: F401  (line editing for input())
-            except ImportError:  # pragma: no cover - not on every platform
-                pass
         from .term import write
 
         write(screen.stream, screen.style(prompt, "bold"))
         screen.flush()
-        return input()
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\r\n")
 
     return read
 
@@ -109,6 +107,7 @@ class Interview:
                 origin[spec.name] = "default"
             given[spec.name] = value
             asked.append(spec.name)
+            self._recheck(spec.name, given, origin, asked)
             if refill is not None:
                 refill()
 
@@ -126,6 +125,20 @@ class Interview:
         longer a top-up) are dropped."""
         for name in list(asked):
             if not is_relevant(self.ruleset.facts[name], given):
+                asked.remove(name)
+                given.pop(name, None)
+                origin.pop(name, None)
+
+    def _recheck(self, changed: str, given: dict[str, Any], origin: dict[str, str], asked: list[str]) -> None:
+        """An earlier answer that a new one puts out of bounds (an unused amount above a lowered
+        amount) is asked again."""
+        for name in list(asked):
+            if name == changed:
+                continue
+            try:
+                check_bounds(self.ruleset.facts[name], given)
+            except FactError as error:
+                self.say(f"{error}; asking for the {name.replace('_', ' ')} again.", "yellow")
                 asked.remove(name)
                 given.pop(name, None)
                 origin.pop(name, None)
@@ -160,7 +173,7 @@ class Interview:
     def shown(self, spec: FactSpec, value: Any) -> str:
         if isinstance(value, ChargeTime):
             local = value.at.astimezone()
-            return local.strftime("%Y-%m-%d %H:%M") if value.time_known else (
+            return local.strftime("%Y-%m-%d %H:%M %Z") if value.time_known else (
                 f"{local.date().isoformat()} (hour not known)")
         if isinstance(value, tuple):
             return ",".join(value) or "none"
