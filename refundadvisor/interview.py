@@ -226,7 +226,7 @@ class Interview:
                 check_bounds(spec, {**given, spec.name: value})
                 return value
             except FactError as error:
-                self.say(f"{error} Try again.", "yellow")
+                self.say(f"{str(error).rstrip('.')}. Try again.", "yellow")
 
     def _choices(self, spec: FactSpec) -> None:
         for number, choice in enumerate(spec.choices, 1):
@@ -294,7 +294,7 @@ class Interview:
                 return parse_value(self.ruleset.facts[CHARGE_TIME_FACT], moment.isoformat(), self.now)
             except ValueError as error:
                 message = str(error) if isinstance(error, FactError) else f"{answer[:24]!r} is not a time like 14:30"
-                self.say(f"{message} Try again.", "yellow")
+                self.say(f"{message.rstrip('.')}. Try again.", "yellow")
 
     def ask_text(self, question: str, hint: str) -> Optional[str]:
         """Several lines of free text, ended by an empty line (Enter twice); None if nothing."""
