@@ -346,8 +346,10 @@ def compact_lines(assessment: Assessment, screen, history: Optional[dict] = None
     links = contact_links(ruleset)
     where = block("; ".join(f"{label} {address}" for label, address in links), "Where:") if links else []
     assumed = assumptions(assessment)
-    assumed_block = block(", ".join(f"--{name.replace('_', '-')} {value}" for name, value in assumed),
-                          "Assumed (a flag changes it):", "dim") if assumed else []
+    # a flag and its value stay on one line: joined by NUL while wrapping, a space after
+    assumed_block = [(line.replace("\0", " "), style_) for line, style_ in block(
+        ", ".join(f"--{name.replace('_', '-')}\0{value}" for name, value in assumed),
+        "Assumed (a flag changes it):", "dim")] if assumed else []
     missing = sum(1 for entry in assessment.checklist if not entry.have)
     have = len(assessment.checklist) - missing
     counts = [f"{missing} item{'s' if missing != 1 else ''} to gather" + (f" ({have} in hand)" if have else "")]

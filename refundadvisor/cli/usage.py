@@ -50,6 +50,15 @@ def _quiet_stdout() -> None:
 class Group(TyperGroup):
     """The root group: Click's own errors in the tool's one-sentence form."""
 
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: Any = None) -> None:
+        # Typer registers its completion classes only with add_completion=True (which would put
+        # --install-completion on every help); a completion request registers them here instead
+        if any(name.endswith("_COMPLETE") for name in os.environ):
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
     def make_context(self, *args: Any, **extra: Any) -> Context:
         try:
             return super().make_context(*args, **extra)
