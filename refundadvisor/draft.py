@@ -161,4 +161,28 @@ def placeholders(text: str) -> list[str]:
     return re.findall(r"\[\[(.+?)\]\]", text)
 
 
+def body_text(draft: Draft) -> str:
+    """The message to send, without its subject and without the notes for the user."""
+    lines = [draft.greeting, "", " ".join(draft.account), "", draft.summary, "", draft.request, ""]
+    if draft.attached:
+        lines += [draft.attached_heading] + [f"- {item}" for item in draft.attached] + [""]
+    if draft.to_gather:
+        lines += [draft.to_gather_heading] + [f"- {item}" for item in draft.to_gather] + [""]
+    lines += list(draft.closing)
+    return "\n".join(lines) + "\n"
 
+
+def draft_document(draft: Draft) -> dict:
+    """The draft as a structured document for `draft --json` (docs/json.md)."""
+    from .render import SCHEMA_VERSION
+
+    body = body_text(draft)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "subject": draft.subject,
+        "body": body,
+        "notes": list(draft.notes),
+        "attached": list(draft.attached),
+        "to_gather": [item[2:-2] if item.startswith("[[") and item.endswith("]]") else item for item in draft.to_gather],
+        "placeholders": list(dict.fromkeys(placeholders(draft.subject + "\n" + body))),
+    }

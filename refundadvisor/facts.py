@@ -28,6 +28,29 @@ _TRUE = {"y", "yes", "true", "1", "on"}
 _FALSE = {"n", "no", "false", "0", "off"}
 
 
+SHOWN_LIMIT = 80  # a value echoed in an error is cut to about this many characters
+
+
+def shown_value(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut to SHOWN_LIMIT characters."""
+    text = repr(value)
+    if len(text) <= SHOWN_LIMIT:
+        return text
+    return f"{text[:SHOWN_LIMIT * 3 // 4]}... ({len(str(value))} characters)"
+
+
+def suggestion(word: Any, options) -> str:
+    """' (did you mean 'runaway-script'?)' for a near miss or a unique prefix, else ''."""
+    from difflib import get_close_matches
+
+    word = str(word).strip().lower()
+    if not word or len(word) > SHOWN_LIMIT:
+        return ""
+    starting = [option for option in options if option.startswith(word)]
+    close = starting if len(starting) == 1 else get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class FactError(ValueError):
     """A value that does not fit its fact; the message says what would (never echoing a key)."""
 
@@ -74,11 +97,11 @@ def parse_number(text: str, fact: str = "amount") -> Decimal:
     """Parse a plain decimal number such as 12.50 (a leading $ is allowed)."""
     cleaned = str(text).strip().lstrip("$").strip()
     if re.fullmatch(r"[-+]?\d+,\d{1,2}", cleaned):
-        raise FactError(fact, f"{text!r} uses a comma as the decimal mark; write {cleaned.replace(',', '.')}")
+        raise FactError(fact, f"{shown_value(text)} uses a comma as the decimal mark; write {cleaned.replace(',', '.')}")
     try:
         number = Decimal(cleaned)
     except InvalidOperation:
-        raise FactError(fact, f"{text!r} is not a number; write it like 12.50") from None
+        raise FactError(fact, f"{shown_value(text)} is not a number; write it like 12.50") from None
     return check_number(number, fact, text)
 
 
@@ -86,25 +109,25 @@ def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
     """Accept an int, float or Decimal that is finite and of a sane size, as a Decimal."""
     shown = number if shown is None else shown
     if isinstance(number, bool) or not isinstance(number, (int, float, Decimal)):
-        raise FactError(fact, f"{shown!r} is not a number")
+        raise FactError(fact, f"{shown_value(shown)} is not a number")
     if isinstance(number, float):
         if not math.isfinite(number):
-            raise FactError(fact, f"{shown!r} is not a finite number")
+            raise FactError(fact, f"{shown_value(shown)} is not a finite number")
         number = Decimal(repr(number))
     number = Decimal(number)
     if not number.is_finite():
-        raise FactError(fact, f"{shown!r} is not a finite number")
+        raise FactError(fact, f"{shown_value(shown)} is not a finite number")
     if abs(number) > MAX_NUMBER:
-        raise FactError(fact, f"{shown!r} is too large to be a real charge")
+        raise FactError(fact, f"{shown_value(shown)} is too large to be a real charge")
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 30, never 3E+1
 
 
 def parse_integer(text: str, fact: str) -> int:
     cleaned = str(text).strip()
     if not re.fullmatch(r"[-+]?\d+", cleaned):
-        raise FactError(fact, f"{text!r} is not a whole number")
+        raise FactError(fact, f"{shown_value(text)} is not a whole number")
     if len(cleaned.lstrip("+-")) > 9:
-        raise FactError(fact, f"{text!r} is too large to be a count of refunds")
+        raise FactError(fact, f"{shown_value(text)} is too large to be a count of refunds")
     return int(cleaned)
 
 
@@ -123,7 +146,7 @@ def parse_boolean(text: str, fact: str) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise FactError(fact, f"{text!r} is not yes or no")
+    raise FactError(fact, f"{shown_value(text)} is not yes or no")
 
 
 def parse_choice(text: str, spec: FactSpec) -> str:
@@ -131,7 +154,8 @@ def parse_choice(text: str, spec: FactSpec) -> str:
     word = str(text).strip().lower()
     if word in spec.choice_ids():
         return word
-    raise FactError(spec.name, f"{text!r} is not a valid {spec.name.replace('_', ' ')}; choose one of: {', '.join(spec.choice_ids())}")
+    raise FactError(spec.name, f"{shown_value(text)} is not a valid {spec.name.replace('_', ' ')}"
+                               f"{suggestion(word, spec.choice_ids())}; choose one of: {', '.join(spec.choice_ids())}")
 
 
 def parse_choices(text: Any, spec: FactSpec) -> tuple[str, ...]:
@@ -142,20 +166,21 @@ def parse_choices(text: Any, spec: FactSpec) -> tuple[str, ...]:
         return ()
     bad = [word for word in words if word not in spec.choice_ids()]
     if bad:
-        raise FactError(spec.name, f"{bad[0]!r} is not a valid {spec.name.replace('_', ' ')}; choose from: {', '.join(spec.choice_ids())}")
+        raise FactError(spec.name, f"{shown_value(bad[0])} is not a valid {spec.name.replace('_', ' ')}"
+                                   f"{suggestion(bad[0], spec.choice_ids())}; choose from: {', '.join(spec.choice_ids())}")
     return tuple(dict.fromkeys(words))
 
 
 def parse_duration(text: str) -> timedelta:
     """'30m', '5h', '3d', '2w' or a combination such as '1d12h'."""
     if not _DURATION.match(text):
-        raise FactError(CHARGE_TIME_FACT, f"{text!r} is not a duration; write it like 30m, 5h, 3d or 2w")
+        raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is not a duration; write it like 30m, 5h, 3d or 2w")
     total = timedelta()
     try:
         for amount, unit in _DURATION_PART.findall(text):
             total += float(amount) * _UNIT[unit.lower()]
     except OverflowError:
-        raise FactError(CHARGE_TIME_FACT, f"{text!r} is further back than any charge could be") from None
+        raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is further back than any charge could be") from None
     return total
 
 
@@ -176,10 +201,10 @@ def parse_charge_time(text: str, now: datetime) -> ChargeTime:
                 moment = moment.astimezone()  # local time, with the DST rule of that date
             charge = ChargeTime(moment.astimezone(timezone.utc), True)
     except (ValueError, OverflowError, OSError):
-        raise FactError(CHARGE_TIME_FACT, f"{text!r} is not a date or time; write 2026-11-29, 2026-11-29T14:30 "
+        raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is not a date or time; write 2026-11-29, 2026-11-29T14:30 "
                                           "or how long ago, like 5h or 3d") from None
     if charge.at > now + FUTURE_TOLERANCE:
-        raise FactError(CHARGE_TIME_FACT, f"{text!r} is in the future; give the time of a charge that has happened")
+        raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is in the future; give the time of a charge that has happened")
     return charge
 
 
@@ -381,5 +406,5 @@ def _parse_answer(ruleset: RuleSet, key: Any, value: Any, now: datetime) -> Any:
         known = [*ruleset.facts, AGO_KEY]
         close = get_close_matches(str(key), known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
-        raise FactError(str(key), f"unknown key {key!r}{hint}")
+        raise FactError(str(key), f"unknown key {shown_value(key)}{hint}")
     return parse_value(ruleset.facts[key], value, now)

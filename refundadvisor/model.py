@@ -81,6 +81,7 @@ class FactSpec(NamedTuple):
     unit: str = ""
     ask_when: Optional[Condition] = None
     ids: tuple[str, ...] = ()  # the choices' ids, kept for fast lookups
+    help: str = ""  # what the interview shows for '?': how to find or read the answer
 
     def choice_ids(self) -> tuple[str, ...]:
         return self.ids

@@ -166,8 +166,14 @@ def make_console(stderr: bool = False, no_color: bool = False, width: int | None
     from rich.console import Console
 
     plain = no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-    return Console(stderr=stderr, no_color=plain, highlight=False, width=width,
-                   color_system=None if plain else "auto", emoji=False)
+    console = Console(stderr=stderr, no_color=plain, highlight=False, width=width,
+                      color_system=None if plain else "auto", emoji=False)
+    console.on_broken_pipe = _broken_pipe  # Rich would exit 1; a closed pipe is not an error (exit 0)
+    return console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 def counted(history_facts, counts: dict, skip_zero: bool = True, cause_label: str = "") -> list[str]:
@@ -190,143 +196,283 @@ def history_sentence(history: dict, ruleset, cause_label: str) -> str:
     return f"From your history ({history['path']}): {', '.join(parts)}{last}."
 
 
-def render_human(assessment: Assessment, console, rules_source: str = "", explain: bool = False,
-                 history: Optional[dict] = None) -> None:
-    """Print the assessment for a person."""
-    from rich.markup import escape
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
+COMPACT_ROWS = 24  # the summary fits one screen: 24 rows at 80 columns
+COMPACT_STEPS = 3  # at most this many next steps in the summary
+
+
+def band_style(ruleset, band_id: str) -> str:
+    index = [band.id for band in ruleset.bands].index(band_id)
+    return BAND_STYLES[min(index * len(BAND_STYLES) // max(len(ruleset.bands), 1), len(BAND_STYLES) - 1)]
+
+
+def assumptions(assessment: Assessment) -> list[tuple[str, str]]:
+    """The facts that were not given but taken from their defaults, where they matter: (fact, value
+    as read). These are what the verdict assumed; a flag changes any of them."""
+    from .facts import is_relevant
 
     ruleset = assessment.ruleset
-    fancy = (console.encoding or "").lower().startswith("utf")
-    tick, todo = ("✓", "☐") if fancy else ("[x]", "[ ]")
-    band_index = [band.id for band in ruleset.bands].index(assessment.band.id)
-    style = BAND_STYLES[min(band_index * len(BAND_STYLES) // max(len(ruleset.bands), 1), len(BAND_STYLES) - 1)]
+    values = assessment.facts.values
+    result = []
+    for name, origin in assessment.facts.origin.items():
+        spec = ruleset.facts.get(name)
+        if origin != "default" or spec is None or not is_relevant(spec, values):
+            continue
+        result.append((name, shown_value(spec, values.get(name))))
+    return result
 
-    head = Text()
-    head.append(f"{assessment.band.label}", style=style)
-    head.append(f"  score {assessment.score}/{ruleset.score_max}", style="bold")
-    head.append("  (a heuristic score, not a probability)", style="dim")
-    head.append("\n")
-    head.append("Expected outcome: ", style="bold")
-    head.append(assessment.outcome.text)
-    console.print(Panel(head, title=f"Refund likelihood: {ruleset.title}", title_align="left", border_style=style))
+
+def shown_value(spec, value: Any) -> str:
+    """A fact's value in a few words (an id, yes/no, a number, 'none')."""
+    if value is None:
+        return "not known"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(value) or "none"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "at"):
+        return utc_text(value.at)
+    return str(value)
+
+
+def contact_links(ruleset) -> list[tuple[str, str]]:
+    """Where to act, from the rule file's ``contact`` section when it has one: (what, address)
+    pairs such as ("billing page", "https://..."). Read defensively: absent or odd means none."""
+    contact = getattr(ruleset, "contact", None)
+    if contact is None:
+        return []
+    if hasattr(contact, "_asdict"):
+        contact = contact._asdict()
+    if not isinstance(contact, dict):
+        return []
+    links = []
+    for key, value in contact.items():
+        if isinstance(value, dict):  # {label: ..., url: ...} or {url: ...}
+            address = value.get("url") or value.get("email") or value.get("address")
+            label = value.get("label") or value.get("title") or str(key)
+        else:
+            address, label = value, str(key)
+        if isinstance(address, str) and address.strip():
+            links.append((str(label).replace("_", " "), address.strip()))
+    return links
+
+
+def support_address(ruleset) -> Optional[str]:
+    """The support page or form to open (an http address from the contact section), if any."""
+    links = contact_links(ruleset)
+    for preferred in (("support", "form", "contact", "help"), ()):
+        for label, address in links:
+            if address.startswith(("http://", "https://")) and (
+                    not preferred or any(word in label.lower() for word in preferred)):
+                return address
+    return None
+
+
+def nearest_deadline(assessment: Assessment):
+    """The open deadline that closes first, or None."""
+    open_ones = [deadline for deadline in assessment.deadlines if not deadline.closed]
+    return min(open_ones, key=lambda deadline: deadline.closes_at) if open_ones else None
+
+
+def when_text(moment, approximate: bool) -> str:
+    """A deadline's moment in UTC and, where the user's zone differs, in local time too."""
+    from datetime import timezone
+
+    utc = moment.astimezone(timezone.utc)
+    if approximate:
+        return utc.strftime("%Y-%m-%d")
+    local = moment.astimezone()
+    text = utc.strftime("%Y-%m-%d %H:%M UTC")
+    if local.utcoffset() != utc.utcoffset():
+        zone = local.strftime("%Z") or local.strftime("%z")
+        same_day = local.date() == utc.date()
+        text += f", {local.strftime('%H:%M' if same_day else '%Y-%m-%d %H:%M')} {zone} your time"
+    return text
+
+
+def deadline_words(deadline, now) -> str:
+    """'closes in 3 h 12 min (2026-11-30 14:00 UTC, 15:00 CET your time)', 'closed 2 d ago (...)'."""
+    when = when_text(deadline.closes_at, deadline.approximate)
+    about = "about " if deadline.approximate else ""
+    if now is None:
+        return f"{about}{when}"
+    left = (deadline.closes_at - now).total_seconds()
+    if deadline.closed:
+        return f"closed {about}{span(left)} ago ({when})"
+    return f"closes in {about}{span(left)} ({when})"
+
+
+def deadline_text(deadline, now) -> str:
+    """Kept for callers of the earlier API: the deadline's words as plain text."""
+    return deadline_words(deadline, now)
+
+
+def _estimate_words(estimate) -> Optional[str]:
+    if estimate is None:
+        return None
+    if estimate.amount is not None:
+        return f"{'up to ' if estimate.up_to else 'about '}{estimate.amount:.2f} {estimate.currency}"
+    return None
+
+
+def compact_lines(assessment: Assessment, screen, history: Optional[dict] = None, full: bool = False,
+                  rows: int = COMPACT_ROWS) -> list[tuple[str, str]]:
+    """The verdict at a glance, as (line, style) pairs that fit ``rows`` lines at the screen's
+    width: the band and score, the outcome, the main reason, what comes back, the nearest
+    deadline, where to go, what to do now, what was assumed, and how to see the rest."""
+    ruleset = assessment.ruleset
+    style = band_style(ruleset, assessment.band.id)
+
+    def block(text: str, label: str = "", text_style: str = "") -> list[tuple[str, str]]:
+        head = f"{label} " if label else ""
+        return [(line, text_style) for line in screen.wrap(head + text, "", "  ")]
+
+    head = [(line, "bold " + style) for line in screen.wrap(
+        f"Refund likelihood ({ruleset.title}): {assessment.band.label}, score {assessment.score}/{ruleset.score_max}",
+        "", "  ")]
+    head += block("(a heuristic score, not a probability; support decides)", text_style="dim")
+    head += block(assessment.outcome.text, "Expected outcome:")
+    main = next((reason for reason in assessment.reasons if reason.rule == (assessment.cap.rule if assessment.cap and
+                 assessment.score == assessment.cap.value else None)), None) or (
+        max(assessment.reasons, key=lambda reason: abs(reason.score)) if assessment.reasons else None)
+    reason = block(main.why, "Mainly because:") if main is not None else []
+    estimate = _estimate_words(assessment.estimate)
+    back = block(estimate, "Would come back:") if estimate else (
+        block(assessment.estimate.note, "Would come back:") if assessment.estimate is not None else [])
+    nearest = nearest_deadline(assessment)
+    deadline = block(f"{nearest.what}: {deadline_words(nearest, assessment.facts.now)}", "Nearest deadline:",
+                     "bold") if nearest is not None else []
+    links = contact_links(ruleset)
+    where = block("; ".join(f"{label} {address}" for label, address in links), "Where:") if links else []
+    assumed = assumptions(assessment)
+    # a flag and its value stay on one line: joined by NUL while wrapping, a space after
+    assumed_block = [(line.replace("\0", " "), style_) for line, style_ in block(
+        ", ".join(f"--{name.replace('_', '-')}\0{value}" for name, value in assumed),
+        "Assumed (a flag changes it):", "dim")] if assumed else []
+    missing = sum(1 for entry in assessment.checklist if not entry.have)
+    have = len(assessment.checklist) - missing
+    counts = [f"{missing} item{'s' if missing != 1 else ''} to gather" + (f" ({have} in hand)" if have else "")]
+    if assessment.warnings:
+        counts.append(f"{len(assessment.warnings)} warning{'s' if len(assessment.warnings) != 1 else ''}")
+    tail = block(", ".join(counts) + "." + ("" if full else
+                 " Run again with --full for why, the checklist, every step and the sources."), text_style="dim")
+    history_block = []
+    if history is not None and not full:
+        history_block = block(f"From your history: {', '.join(counted(ruleset.history_facts, history['counts']))}.",
+                              text_style="dim")
+
+    def steps_block(count: int) -> list[tuple[str, str]]:
+        if not count or not assessment.next_steps:
+            return []
+        lines = [("Do now:", "bold")]
+        for number, step in enumerate(assessment.next_steps[:count], 1):
+            lines += [(line, "") for line in screen.wrap(step, f"  {number}. ", "     ")]
+        return lines
+
+    fixed = head + reason + back + deadline + where + assumed_block + history_block + tail
+    count = min(COMPACT_STEPS, len(assessment.next_steps))
+    while count and len(fixed) + len(steps_block(count)) > rows - 1:
+        count -= 1
+    lines = head + reason + back + deadline + where + steps_block(count) + assumed_block + history_block + tail
+    if len(lines) > rows - 1:  # a very narrow screen: keep the head, the deadline and the way out
+        lines = (head + deadline + tail)[:rows - 1]
+    return lines
+
+
+def render_human(assessment: Assessment, screen, rules_source: str = "", explain: bool = False,
+                 history: Optional[dict] = None, full: bool = False) -> None:
+    """Print the assessment for a person: the verdict at a glance (one screen), then with
+    ``full`` (or ``explain``) the reasons, the checklist, every step, deadlines, warnings and
+    the sources with their titles and addresses."""
+    full = full or explain
+    for line, style in compact_lines(assessment, screen, history, full):
+        screen.line(line, style)
+    if not full:
+        return
+    ruleset = assessment.ruleset
+    tick, todo, bullet = ("✓", "☐", "•") if screen.fancy else ("[x]", "[ ]", "*")
     if history is not None:
         cause = assessment.facts.values.get("cause")
         labels = {choice.id: choice.label for choice in ruleset.facts["cause"].choices} if "cause" in ruleset.facts else {}
-        console.print(Text(history_sentence(history, ruleset, labels.get(cause, str(cause))), style="dim"))
+        screen.line()
+        screen.para(history_sentence(history, ruleset, labels.get(cause, str(cause))), style="dim")
     if assessment.unused_facts:
-        console.print(Text(f"Not used by {ruleset.title}'s rules: {', '.join(assessment.unused_facts)} "
-                           "(accepted, and left out of this verdict).", style="dim"))
+        screen.para(f"Not used by {ruleset.title}'s rules: {', '.join(assessment.unused_facts)} "
+                    "(accepted, and left out of this verdict).", style="dim")
 
-    _section(console, "Why")
-    reasons = Table.grid(padding=(0, 1))
-    reasons.add_column(no_wrap=True, justify="right", style="bold")
-    reasons.add_column()
+    _section(screen, "Why")
     for reason in assessment.reasons:
-        label = f"{reason.score:+d}" if reason.score else "  ·"
+        label = f"{reason.score:+d}" if reason.score else "."
         limits = ", ".join(part for part in (f"cap {reason.cap}" if reason.cap is not None else "",
                                              f"floor {reason.floor}" if reason.floor is not None else "") if part)
-        line = Text(reason.why)
-        line.append(f"  [{reason.rule}{'; ' + limits if limits else ''}]", style="dim")
-        reasons.add_row(label, line)
-    console.print(reasons)
+        screen.para(f"{reason.why} [{reason.rule}{'; ' + limits if limits else ''}]", f"{label:>3} ", "    ")
     decided = [(limit, word) for limit, word in ((assessment.floor, "raised to"), (assessment.cap, "capped at"))
                if limit is not None and assessment.score == limit.value]
     for limit, word in decided[-1:]:  # the cap when both apply: it wins
-        console.print(Text(f"  The score is {word} {limit.value} by rule {limit.rule}.", style="dim"))
+        screen.para(f"The score is {word} {limit.value} by rule {limit.rule}.", "    ", style="dim")
 
-    _section(console, "Checklist: what to gather")
-    checklist = Table.grid(padding=(0, 1))
-    checklist.add_column(no_wrap=True)
-    checklist.add_column()
+    _section(screen, "Checklist: what to gather")
     for entry in assessment.checklist:
-        mark = Text(tick, style="green") if entry.have else Text(todo, style="yellow")
-        body = Text(entry.item)
-        body.append(f"  {entry.why}", style="dim")
-        checklist.add_row(mark, body)
-    console.print(checklist)
+        mark = tick if entry.have else todo
+        screen.para(f"{entry.item}. {entry.why}", f"{mark} ", " " * (len(mark) + 1))
 
-    _section(console, "Next steps")
-    steps = Table.grid(padding=(0, 1))
-    steps.add_column(no_wrap=True, justify="right")
-    steps.add_column()
-    for number, step in enumerate(assessment.next_steps, 1):
-        steps.add_row(f"{number}.", Text(step))
-    console.print(steps)
+    if assessment.next_steps:
+        _section(screen, "Next steps")
+        for number, step in enumerate(assessment.next_steps, 1):
+            screen.para(step, f"{number:>2}. ", "    ")
 
     if assessment.estimate is not None:
-        estimate = assessment.estimate
-        _section(console, "What would come back")
-        if estimate.amount is not None:
-            amount = f"{'up to ' if estimate.up_to else 'about '}{estimate.amount:.2f} {estimate.currency}"
-            console.print(Text(amount, style="bold") + Text(f"  {estimate.note}"))
-        else:
-            console.print(Text(estimate.note))
+        _section(screen, "What would come back")
+        estimate = _estimate_words(assessment.estimate)
+        screen.para(f"{estimate}: {assessment.estimate.note}" if estimate else assessment.estimate.note)
 
     if assessment.deadlines:
-        _section(console, "Deadlines")
+        _section(screen, "Deadlines")
         for deadline in assessment.deadlines:
-            console.print(Text("• ") + Text(deadline.what + ": ") + deadline_text(deadline, assessment.facts.now))
+            screen.para(f"{deadline.what}: {deadline_words(deadline, assessment.facts.now)}", f"{bullet} ", "  ",
+                        style="dim" if deadline.closed else "")
 
     if assessment.warnings:
-        _section(console, "Warnings")
+        _section(screen, "Warnings")
         for warning in assessment.warnings:
-            console.print(Text("! ", style="bold yellow") + Text(warning))
+            screen.para(warning, "! ", "  ")
 
     if explain:
-        render_trace(assessment, console)
+        render_trace(assessment, screen)
 
     policy = ruleset.policy
     cited = list(dict.fromkeys(source for reason in assessment.reasons for source in reason.sources))
-    console.print()
-    console.print(Text(f"Policy: {policy.name}, checked {policy.verified_on}. Sources of the reasons above:", style="dim"))
-    sources = Table.grid(padding=(0, 1))
-    sources.add_column(no_wrap=True, style="dim")
-    sources.add_column(style="dim")
+    _section(screen, "Sources")
+    screen.para(f"{policy.name}, checked {policy.verified_on}. The reasons above cite:", style="dim")
     for source_id in cited:
         source = policy.sources[source_id]
-        sources.add_row(" ", Text(f"{source.title} ({source.sureness})" + (f" {source.url}" if source.url else "")))
-    console.print(sources)
-    console.print(Text(f"Rules: {escape(ruleset.path)} (sha256 {ruleset.sha256[:12]}, {rules_source or 'given'})", style="dim"))
-    console.print(Text(DISCLAIMER, style="italic"))
+        screen.para(f"{source.title} ({source.sureness})", f"{bullet} ", "  ")
+        if source.url:
+            screen.line(f"  {source.url}", "dim")  # whole, never wrapped: it stays clickable
+    screen.para(f"Rules: {ruleset.path} (sha256 {ruleset.sha256[:12]}, {rules_source or 'given'})", style="dim")
+    screen.para(DISCLAIMER, style="italic")
 
 
-def render_trace(assessment: Assessment, console) -> None:
+def render_trace(assessment: Assessment, screen) -> None:
     """Every rule, fired or not, with each test's expectation and what it got."""
-    from rich.text import Text
-
-    _section(console, "Explain: every rule")
-    marks = {True: "✓", False: "✗", None: "?"}
+    _section(screen, "Explain: every rule")
+    marks = {True: "✓", False: "✗", None: "?"} if screen.fancy else {True: "+", False: "x", None: "?"}
     for result in assessment.trace:
-        console.print(Text(f"{'fired' if result.fired else 'not  '} {result.rule}", style="bold" if result.fired else "dim"))
+        screen.line(f"{'fired' if result.fired else 'not  '} {result.rule}", "bold" if result.fired else "dim")
         for test in result.tests:
             got = "nothing: the fact is not set" if test.got is None else _plain(test.got)
-            console.print(Text(f"    {marks[test.result]} {test.test}  (got {got})", style="" if result.fired else "dim"))
-    _section(console, "Explain: the score")
-    console.print(" → ".join(f"{step.what}{' ' + step.rule if step.rule else ''} = {step.score}" for step in assessment.steps))
+            screen.para(f"{marks[test.result]} {test.test}  (got {got})", "    ", "      ",
+                        style="" if result.fired else "dim")
+    _section(screen, "Explain: the score")
+    arrow = " → " if screen.fancy else " -> "
+    screen.para(arrow.join(f"{step.what}{' ' + step.rule if step.rule else ''} = {step.score}"
+                           for step in assessment.steps))
 
 
-def deadline_text(deadline, now):
-    """'closes in 3 h 12 min (2026-11-30 14:00 UTC)', 'closed 2 d ago (...)', with 'about' where approximate."""
-    from rich.text import Text
-
-    when = deadline.closes_at.strftime("%Y-%m-%d" if deadline.approximate else "%Y-%m-%d %H:%M UTC")
-    about = "about " if deadline.approximate else ""
-    if now is None:
-        return Text(f"{about}{when}")
-    left = (deadline.closes_at - now).total_seconds()
-    if deadline.closed:
-        return Text(f"closed {about}{span(left)} ago ({when})", style="dim")
-    return Text(f"closes in {about}{span(left)} ({when})", style="bold" if left < 2 * 86400 else "")
-
-
-def _section(console, title: str) -> None:
-    from rich.text import Text
-
-    console.print()
-    console.print(Text(title, style="bold underline"))
+def _section(screen, title: str) -> None:
+    screen.line()
+    screen.line(title, "bold underline")
 
 
 # --- rule files: validation, tests, and a readable overview ---------------------------------------
@@ -450,6 +596,36 @@ def render_rules_show(ruleset, console) -> None:
     console.print(bands)
 
 
+def rules_document(ruleset) -> dict[str, Any]:
+    """A rule file as data, for `rules show --json`: facts, parameters, rules and bands, each with
+    the file it comes from (merged with what it extends)."""
+    origins = ruleset.origins or {}
+
+    def default_of(spec) -> Any:
+        if spec.default_fact:
+            return {"fact": spec.default_fact}
+        return list(spec.default) if isinstance(spec.default, tuple) else spec.default
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path": ruleset.path, "sha256": ruleset.sha256, "platform": ruleset.platform, "title": ruleset.title,
+        "currency": ruleset.currency, "verified_on": ruleset.policy.verified_on,
+        "layers": [{"path": path, "sha256": sha} for path, sha in ruleset.layers],
+        "facts": [{"name": spec.name, "type": spec.type, "question": spec.question, "help": spec.help or None,
+                   "required": not spec.has_default and spec.default_fact is None,
+                   "default": default_of(spec) if spec.has_default or spec.default_fact else None,
+                   "asked": "only if it applies" if spec.ask_when else "always",
+                   "choices": [{"id": choice.id, "label": choice.label} for choice in spec.choices]}
+                  for spec in ruleset.facts.values()],
+        "parameters": [{"name": param.name, "value": param.value, "source": param.source, "meaning": param.meaning}
+                       for param in ruleset.policy.parameters.values()],
+        "rules": [{"id": rule.id, "effect": rule.effect, "sources": list(rule.sources), "why": rule.why,
+                   "from": origins.get(f"rules.{rule.id}")} for rule in ruleset.rules],
+        "bands": [{"id": band.id, "label": band.label, "low": band.low, "high": band.high, "outcome": band.outcome}
+                  for band in ruleset.bands],
+    }
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -534,12 +710,26 @@ def history_text(document: dict[str, Any]) -> str:
 
 
 def entries_table(entries, console) -> None:
-    """The recorded requests as a table."""
-    from rich.table import Table
+    """The recorded requests: a table on a wide terminal, one plain line each when piped or
+    narrower than 60 columns (nothing cut, no padding)."""
+    from .term import NARROW, Screen
 
     if not entries:
         console.print("No requests recorded yet.")
         return
+    wide = getattr(console, "is_terminal", False) and (getattr(console, "width", 80) or 80) >= NARROW
+    if not wide:
+        screen = Screen(getattr(console, "file", None) or __import__("sys").stdout,
+                        width=getattr(console, "width", None))
+        for entry in entries:
+            money_part = "" if entry.amount is None else f" {entry.amount:.2f}"
+            returned = "" if entry.returned is None else f", returned {entry.returned:.2f}"
+            screen.para(f"#{entry.id} {entry.asked_at[:10]} {entry.platform} {entry.cause}{money_part}: {entry.outcome}"
+                        f"{returned}" + (f"; {entry.note}" if entry.note else ""), "", "  ")
+        screen.flush()
+        return
+    from rich.table import Table
+
     table = Table(title=None, show_lines=False)
     for column in ("id", "asked", "platform", "cause", "outcome", "amount", "returned"):
         table.add_column(column, no_wrap=True)

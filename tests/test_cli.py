@@ -69,11 +69,11 @@ def test_json_stdout_is_only_json_and_has_no_colour():
 
 
 def test_human_output_says_what_a_person_needs():
-    result = run(*BASE)
+    result = run(*BASE, "--full")
     assert result.exit_code == 0
     out = result.stdout
     for text in ("Very likely", "score", "not a probability", "Expected outcome", "Why", "Checklist",
-                 "Next steps", "Warnings", "Policy: OpenRouter refund policy, checked 2026-11-30",
+                 "Next steps", "Warnings", "OpenRouter refund policy, checked 2026-11-30",
                  "not a guarantee"):
         assert text in out, text
     assert "\x1b[" not in out

@@ -160,13 +160,13 @@ def test_deadline_arithmetic_across_time_zones_and_the_day_boundary(monkeypatch,
 def test_a_closed_window_says_so():
     deadlines = deadlines_for("--ago", "30h")
     assert deadlines["self-serve-refund"]["closed"] is True
-    human = runner.invoke(app, ["check", "--now", NOW_TEXT, "--charge-type", "topup", "--cause", "unused-credits",
+    human = runner.invoke(app, ["check", "--full", "--now", NOW_TEXT, "--charge-type", "topup", "--cause", "unused-credits",
                                 "--amount", "20", "--ago", "30h"], env={"COLUMNS": "200"}).stdout
     assert "closed 6 h ago (2026-11-30 06:00 UTC)" in human
 
 
 def test_the_countdown():
-    human = runner.invoke(app, ["check", "--now", NOW_TEXT, "--charge-type", "topup", "--cause", "unused-credits",
+    human = runner.invoke(app, ["check", "--full", "--now", NOW_TEXT, "--charge-type", "topup", "--cause", "unused-credits",
                                 "--amount", "20", "--ago", "20h48m"], env={"COLUMNS": "200"}).stdout
     assert "closes in 3 h 12 min (2026-11-30 15:12 UTC)" in human
     assert "closes in about 119 d 3 h (2027-03-29)" in human

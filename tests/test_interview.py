@@ -26,6 +26,7 @@ def answer(child: pexpect.spawn, prompt: str, text: str) -> None:
 
 
 RECORD_PROMPT = "Record this request in your refund history? [y/N]: "
+REVIEW_PROMPT = "> Enter to accept, or a number to change that answer:"
 
 
 def finish(child: pexpect.spawn, record: str = "n") -> str:
@@ -40,7 +41,7 @@ def finish(child: pexpect.spawn, record: str = "n") -> str:
 
 
 def test_a_whole_interview():
-    child = spawn("check", "--now", NOW_TEXT)
+    child = spawn("check", "--full", "--now", NOW_TEXT)
     answer(child, "> platform [openrouter]:", "")  # Enter takes the default
     answer(child, "> charge type:", "2")  # by number: usage
     answer(child, "> amount:", "18.20")
@@ -51,6 +52,7 @@ def test_a_whole_interview():
     answer(child, "> profile [solo]:", "3")
     answer(child, "> usage span days [1]:", "")
     answer(child, "> evidence [none]:", "6,7")
+    answer(child, REVIEW_PROMPT, "")
     child.expect_exact("Refund likelihood")
     rest = finish(child)
     assert child.exitstatus == 0
@@ -59,12 +61,20 @@ def test_a_whole_interview():
 
 
 def test_unused_is_asked_only_for_top_ups_and_defaults_to_the_amount():
-    child = spawn("check", "--now", NOW_TEXT, "--charge-type", "topup", "--amount", "40", "--ago", "3h",
-                  "--cause", "unused-credits", "--payment-method", "card")
+    child = spawn("check", "--now", NOW_TEXT)
+    answer(child, "> platform [openrouter]:", "")
+    answer(child, "> charge type:", "topup")
+    answer(child, "> amount:", "40")
+    answer(child, "> charged at:", "3h")
+    answer(child, "> cause:", "unused-credits")
+    answer(child, "> payment method [card]:", "")
     answer(child, "> unused [40]:", "")
     answer(child, "> prior refunds [0]:", "")
-    answer(child, "> profile [solo]:", "")
+    index = child.expect_exact(["> usage span days", "> profile [solo]:"])
+    assert index == 1  # no usage span for a top-up
+    child.sendline("")
     answer(child, "> evidence [none]:", "")
+    answer(child, REVIEW_PROMPT, "")
     child.expect_exact("Refund it yourself")
     finish(child)
     assert child.exitstatus == 0
@@ -79,6 +89,7 @@ def test_a_bad_answer_is_re_asked_with_the_reason():
     answer(child, "> amount:", "-1")
     child.expect_exact("cannot be less than 0")
     answer(child, "> amount:", "12.50")
+    answer(child, REVIEW_PROMPT, "")
     child.expect_exact("Refund likelihood")
     finish(child)
     assert child.exitstatus == 0
@@ -95,12 +106,15 @@ def test_a_bad_choice_lists_the_valid_ones():
 
 
 def test_date_only_asks_for_the_hour_when_it_decides():
+    # the cause is asked, so this is an interview: the hour is asked too (a script gets the cautious reading)
     child = spawn("check", "--now", NOW_TEXT, "--charge-type", "topup", "--amount", "20", "--charged-at", "2026-11-29",
-                  "--cause", "unused-credits", "--payment-method", "card", "--unused", "20", "--prior-refunds", "0",
+                  "--payment-method", "card", "--unused", "20", "--prior-refunds", "0",
                   "--profile", "solo", "--evidence", "none")
-    answer(child, "> time (HH:MM, your local time):", "25:00")
+    answer(child, "> cause:", "unused-credits")
+    answer(child, REVIEW_PROMPT, "")
+    answer(child, "> time (HH:MM, your local time) [unknown]:", "25:00")
     child.expect_exact("not a time like 14:30")
-    answer(child, "> time (HH:MM, your local time):", "20:00")  # 16 h before NOW: inside the window
+    answer(child, "> time (HH:MM, your local time) [unknown]:", "20:00")  # 16 h before NOW: inside the window
     child.expect_exact("Refund it yourself")
     finish(child)
     assert child.exitstatus == 0
@@ -135,12 +149,14 @@ def test_no_colour_when_asked(env):
 
 
 def test_a_narrow_terminal_still_reads():
-    child = spawn("check", "--now", NOW_TEXT, "--charge-type", "usage", "--amount", "5", "--ago", "1h",
+    child = spawn("check", "--full", "--now", NOW_TEXT, "--charge-type", "usage", "--amount", "5", "--ago", "1h",
                   "--cause", "overuse", "--no-input", columns=40, NO_COLOR="1")
     rest = finish(child)
     assert child.exitstatus == 0
     lines = rest.replace("\r", "").splitlines()
-    assert max(len(line) for line in lines if "\x1b" not in line) <= 40
+    # every line fits, but an address, which stays whole so that it can be clicked or copied
+    assert max(len(line) for line in lines if "\x1b" not in line and not line.strip().startswith("https://")) <= 40
+    assert not [line for line in lines if line != line.rstrip()]  # no trailing spaces
     assert "Next steps" in rest
 
 
@@ -156,6 +172,7 @@ def test_after_an_interview_the_request_can_be_recorded(isolated_home):
                   "--cause", "overuse", "--payment-method", "card", "--prior-refunds", "0", "--profile", "solo",
                   "--usage-span-days", "1", "--evidence", "none")
     answer(child, "> amount:", "12.50")
+    answer(child, REVIEW_PROMPT, "")
     child.expect_exact(RECORD_PROMPT)
     child.sendline("y")
     child.expect_exact("recorded as request 1")

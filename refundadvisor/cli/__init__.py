@@ -27,8 +27,11 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 HELP = "How likely a refund is for an unexpected API charge, why, and what to gather."
 HELP_END = "A heuristic guide grounded in published policy, not a guarantee."
 
+from .usage import Group  # noqa: E402  (usage errors as one sentence; a closed pipe exits 0)
+
 app = typer.Typer(
     name="refundadvisor",
+    cls=Group,
     help=HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
     add_completion=False,
@@ -192,12 +195,13 @@ def is_below(ruleset, band_id: str, threshold: Optional[int]) -> bool:
 
 
 # The commands, registered on `app` as each module is imported: this order is the help's order.
-from . import check, batch, history, rules  # noqa: E402,F401
+from . import check, batch, history, rules, completion  # noqa: E402,F401
 from .evidence import evidence_app  # noqa: E402
 
 app.add_typer(evidence_app, name="evidence")
 
 app.info.help = _app_help()
+app.info.epilog = check.exit_code_epilog()
 
 
 def _only_the_command_run(argv: list[str]) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated, Any, NamedTuple, Optional
 import typer
 
 from .. import paths
-from . import (EXIT_BELOW, EXIT_DATA, CliError, app, band_index, is_below, is_interactive, load_rules, parse_now,
-               user_errors, write_output)
-from .options import (AnswersOpt, EvidenceFileOpt, DraftFormat, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
+from . import (EXIT_BELOW, EXIT_DATA, EXIT_OK, EXIT_USAGE, CliError, app, band_index, is_below, load_rules,
+               parse_now, user_errors, write_output)
+from .options import (AnswersOpt, DraftFormat, EvidenceFileOpt, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
                       PlatformOpt, RulesOpt, fact_parameters, flag_of, help_with_examples, with_parameters)
 
 
@@ -48,21 +48,95 @@ def _ask_platform(now: datetime, no_color: bool):
                     for name, ruleset in rulesets.items())
     question = FactSpec(name="platform", type="choice", question="Which platform charged you?", choices=choices,
                         default=paths.default_platform(), has_default=True, ids=tuple(rulesets))
-    interview = Interview(None, now, make_console(stderr=True, no_color=no_color))
+    interview = Interview(None, now, _prompt_screen(no_color))
     interview.introduce()
     name = interview.ask(question, {})
     return rulesets[name], "asked"
 
 
-def _asks_anything(ruleset, raw: dict[str, Any], ago, answers) -> bool:
-    """Whether the interview will have questions: a fact that is always needed and has no
-    default (the rule file says which) was not given."""
-    if answers is not None:
-        return False
-    from ..model import CHARGE_TIME_FACT
+def _prompt_screen(no_color: bool):
+    from ..term import Screen
 
-    required = [spec.name for spec in ruleset.facts.values() if not spec.has_default and spec.ask_when is None]
-    return any(raw.get(name) is None and not (name == CHARGE_TIME_FACT and ago is not None) for name in required)
+    return Screen(sys.stderr, no_color=no_color)
+
+
+def can_ask(no_input: bool = False) -> bool:
+    """Whether a person can be asked: stdin and stderr (where the questions go) are a terminal,
+    and neither --no-input nor REFUNDADVISOR_NO_INPUT was given. stdout may be a file or a
+    pipe: `refundadvisor > verdict.txt` asks at the terminal and writes the verdict there."""
+    import os
+
+    from ..term import is_terminal
+
+    if no_input or os.environ.get("REFUNDADVISOR_NO_INPUT"):
+        return False
+    return is_terminal(sys.stdin) and is_terminal(sys.stderr)
+
+
+class Asking(NamedTuple):
+    """How a facts command may ask: ``why_not`` names what keeps it from asking (a flag that
+    never prompts, or no terminal), ``full`` is the whole interview (no fact was given)."""
+
+    allowed: bool
+    full: bool
+    why_not: str
+
+
+def asking(v: dict, raw: dict[str, Any], never_flags: tuple[str, ...]) -> Asking:
+    """The contract: --json, -q, --fail-below and --answers never prompt; without a terminal
+    nothing prompts; with every required fact given nothing is asked (the rest are assumed and
+    said so); with no fact given at all, the full interview."""
+    given_any = any(value is not None for value in raw.values()) or v.get("ago") is not None or bool(v.get("fact"))
+    for flag in never_flags:
+        if flag:
+            return Asking(False, False, f"{flag} never asks")
+    if v.get("no_input") or __import__("os").environ.get("REFUNDADVISOR_NO_INPUT"):
+        return Asking(False, False, "--no-input never asks")
+    if not can_ask():
+        return Asking(False, False, "or run in a terminal to be asked")
+    return Asking(True, not given_any, "")
+
+
+def _never_flags(v: dict) -> tuple[str, ...]:
+    """The flags given that mean 'never prompt', by name."""
+    names = []
+    if v.get("json_output"):
+        names.append("--json")
+    if v.get("quiet"):
+        names.append("-q")
+    if v.get("fail_below") is not None:
+        names.append("--fail-below")
+    if v.get("answers") is not None:
+        names.append("--answers")
+    return tuple(names)
+
+
+def _missing_message(error, ask: Asking) -> str:
+    from . import _flag_for_missing
+
+    flags = ", ".join(_flag_for_missing(name) for name in error.names)
+    if ask.why_not.startswith("or "):
+        return f"missing {flags}; pass them as flags, {ask.why_not} (stdin is not a terminal)"
+    return f"missing {flags}; pass them as flags ({ask.why_not})"
+
+
+def _check_ago(ago: Optional[str]) -> None:
+    """--ago is a duration; say so in its own name (not --charged-at's), with how to write one."""
+    if ago is None:
+        return
+    from ..facts import FactError, parse_duration
+
+    try:
+        parse_duration(ago)
+    except FactError as error:
+        from ..facts import shown_value
+
+        if "not a duration" not in str(error):
+            raise CliError(f"--ago: {error}") from None
+
+        hint = " (a number alone has no unit: add m, h, d or w)" if ago.strip().replace(".", "", 1).isdigit() else ""
+        raise CliError(f"--ago: {shown_value(ago)} is not a duration{hint}; write how long ago like 30m, 5h, 3d, 2w "
+                       "or 1d12h, or give the date with --charged-at") from None
 
 
 def _read_answers(answers_path: Optional[str]) -> dict[str, Any]:
@@ -161,7 +235,7 @@ def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime
         raise
 
 
-def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_text, no_color: bool,
+def _rules_for_facts(rules, platform, raw, ago, answers, ask: "Asking", now_text, no_color: bool,
                      from_file: Optional[dict] = None):
     """The rule set for a command that takes facts: --rules or --platform, else the answers
     file's `platform`, else as configured; in an interview with no platform chosen, ask."""
@@ -172,8 +246,7 @@ def _rules_for_facts(rules, platform, raw, ago, answers, no_input: bool, now_tex
         ruleset, _ = load_rules(None, str(named))
         return ruleset, f"--answers {answers}"
     ruleset, chosen_by = load_rules(rules, platform)
-    if chosen_by == "bundled" and len(paths.bundled_platforms()) > 1 and is_interactive(no_input) \
-            and _asks_anything(ruleset, raw, ago, answers):
+    if chosen_by == "bundled" and len(paths.bundled_platforms()) > 1 and ask.full:
         ruleset, chosen_by = _ask_platform(parse_now(now_text), no_color)
     return ruleset, chosen_by
 
@@ -191,7 +264,7 @@ class Context(NamedTuple):
     interviewed: bool
 
 
-def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: bool, no_color: bool,
+def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, ask: Asking, no_color: bool,
                     history_path: Optional[str] = None, no_history: bool = False,
                     from_file: Optional[dict] = None, named: Optional[dict] = None):
     """The assessment of the facts given (asking for the rest in a terminal), with what the
@@ -209,20 +282,44 @@ def _assessment_for(ruleset, raw: dict[str, Any], ago, answers, now, no_input: b
         if state["summary"] is None:
             state["summary"] = fill_from_history(ruleset, given, origin, history, moment)
 
-    interactive = is_interactive(no_input) and answers != "-"
-    assessment = _assess(ruleset, given, origin, moment, interactive, no_color, refill)
-    return assessment, Context(history, state["summary"], interactive and any(v == "asked" for v in origin.values()))
+    from ..facts import MissingFacts
+
+    try:
+        assessment, asked = _assess(ruleset, given, origin, moment, ask, no_color, refill)
+    except MissingFacts as error:
+        raise CliError(_missing_message(error, ask)) from None
+    return assessment, Context(history, state["summary"], asked)
 
 
-CHECK_HELP = "Check one charge: flags for what you know, questions for the rest (in a terminal)."
+CHECK_HELP = ("Check one charge: flags for what you know, questions for the rest (in a terminal).\n\n"
+              "Given every required fact (charge type, amount, when, cause) it asks nothing and assumes the "
+              "defaults of the rest, saying which; with no fact at all it runs the whole interview.")
+
+
+# What each exit code means: the table the help's epilog shows (the README has the same).
+EXIT_CODES = (
+    (EXIT_OK, "a verdict (or draft) was printed, whatever its band; also a closed pipe (| head -1)"),
+    (EXIT_DATA, "a data or runtime error: an invalid rule file, an unusable history, a batch row or input that failed"),
+    (EXIT_USAGE, "a usage error or bad input: an unknown flag, a missing fact, a value that does not fit"),
+    (EXIT_BELOW, "--fail-below BAND: the verdict (any batch row) is below that band"),
+    (130, "interrupted with Ctrl-C before a verdict"),
+)
+
+
+def exit_code_epilog() -> str:
+    """The exit-code table every command's help ends with (kept whole lines)."""
+    rows = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+    return f"Exit codes:\n\n\b\n{rows}"
 
 
 def _check_options(
     answers: AnswersOpt = None, fact: FactOpt = None, generations: EvidenceFileOpt = None,
-    json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout.")] = False,
-    fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely.")] = None,
-    quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below).")] = False,
+    json_output: Annotated[bool, Opt("--json", help="Print one versioned JSON document on stdout (never asks).")] = False,
+    full: Annotated[bool, Opt("--full", help="After the verdict at a glance, show why, the checklist, every step, the deadlines, warnings and sources.")] = False,
+    fail_below: Annotated[Optional[str], Opt("--fail-below", metavar="BAND", help="Exit 3 when the verdict is below this band, e.g. likely (never asks).")] = None,
+    quiet: Annotated[bool, Opt("-q", "--quiet", help="Print nothing on stdout; the exit code tells (with --fail-below; never asks).")] = False,
     explain: Annotated[bool, Opt("--explain", help="Show every rule, fired or not, each condition, and the score's steps.")] = False,
+    ics: Annotated[Optional[str], Opt("--ics", metavar="FILE", help="Save the open deadlines as calendar reminders (iCalendar) in FILE.")] = None,
     no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
     now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
     record: Annotated[bool, Opt("--record", help="Record this request in your history (as pending); in a terminal you are asked.")] = False,
@@ -234,17 +331,21 @@ def check(**values: Any) -> None:
     v = _with_defaults(values, _check_options)
     raw = _raw_facts(v)
     with user_errors():
+        _check_ago(v["ago"])
+        ask = asking(v, raw, _never_flags(v))
         found = _evidence(v["generations"])
         from_file = _with_evidence(_read_answers(v["answers"]), found)
         named = _named_facts(v["fact"])
-        ruleset, chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], v["no_input"],
+        ruleset, chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], ask,
                                               v["now"], v["no_color"], from_file)
         threshold = band_index(ruleset, v["fail_below"])
-        assessment, context = _assessment_for(ruleset, raw, v["ago"], v["answers"], v["now"], v["no_input"],
+        assessment, context = _assessment_for(ruleset, raw, v["ago"], v["answers"], v["now"], ask,
                                               v["no_color"], v["history"], v["no_history"], from_file, named)
         if not v["quiet"]:
-            _print(assessment, chosen_by, v["json_output"], v["explain"], v["no_color"], context)
-        _maybe_record(assessment, context, v["record"], v["history"], v["no_color"], v["json_output"] or v["quiet"])
+            _print(assessment, chosen_by, v["json_output"], v["explain"], v["no_color"], context, v["full"])
+        if v["ics"]:
+            _write_ics(assessment, v["ics"])
+    _maybe_record(assessment, context, v["record"], v["history"], v["no_color"], v["json_output"] or v["quiet"])
     if is_below(ruleset, assessment.band.id, threshold):
         raise typer.Exit(EXIT_BELOW)
 
@@ -260,12 +361,13 @@ def _with_defaults(values: dict, options) -> dict:
     return filled
 
 
-app.command("check", help=help_with_examples(CHECK_HELP, _examples("check")))(
+app.command("check", help=help_with_examples(CHECK_HELP, _examples("check")), epilog=exit_code_epilog())(
     with_parameters(check, FACT_PARAMETERS, _check_options))
 
 
 DRAFT_HELP = ("Write a support request for one charge, ready to complete and send.\n\n"
-              "It states only what you gave; what is still to add is marked [[like this]].")
+              "It states only what you gave; what is still to add is marked [[like this]]. In a terminal, "
+              "without --summary, it asks what happened in your own words.")
 
 
 def _draft_options(
@@ -273,30 +375,55 @@ def _draft_options(
     summary: Annotated[Optional[str], Opt("--summary", metavar="TEXT", help="What happened, in your own words (API keys in it are removed).")] = None,
     output: Annotated[Optional[str], Opt("--output", "-o", metavar="FILE", help="Write the draft to this file instead of stdout.")] = None,
     output_format: Annotated[DraftFormat, Opt("--format", metavar="FORMAT", help="text or markdown [default: text].")] = DraftFormat.text,
+    json_output: Annotated[bool, Opt("--json", help="Print the draft as one JSON document: subject, body, attached, to_gather, placeholders (never asks).")] = False,
+    open_page: Annotated[bool, Opt("--open", help="Also open the platform's support page in your browser (when the rule file names one).")] = False,
     no_input: NoInputOpt = False, rules: RulesOpt = None, platform: PlatformOpt = None, no_color: NoColorOpt = False,
     now: NowOpt = None, history: HistoryOpt = None, no_history: NoHistoryOpt = False,
 ) -> None:
     """The options of draft besides the fact flags."""
 
 
+SUMMARY_QUESTION = "What happened, in your own words? (when you noticed it, what you did)"
+SUMMARY_HINT = "Several lines are fine; an empty line (Enter twice) ends it. Enter alone leaves a placeholder."
+
+# How draft --open reaches the browser; tests replace it (a test never opens a browser).
+def open_in_browser(address: str) -> bool:
+    import webbrowser
+
+    return webbrowser.open(address)
+
+
 def draft(**values: Any) -> None:
-    from ..draft import as_markdown, as_text, compose
+    from ..draft import as_markdown, as_text, compose, draft_document
     from ..redact import mask
 
     v = _with_defaults(values, _draft_options)
     raw = _raw_facts(v)
     with user_errors():
+        _check_ago(v["ago"])
+        ask = asking(v, raw, _never_flags(v))
         found = _evidence(v["generations"])
         from_file = _with_evidence(_read_answers(v["answers"]), found)
         named = _named_facts(v["fact"])
-        ruleset, _chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], v["no_input"],
+        ruleset, _chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], ask,
                                                v["now"], v["no_color"], from_file)
-        assessment, _context = _assessment_for(ruleset, raw, v["ago"], v["answers"], v["now"], v["no_input"],
+        assessment, _context = _assessment_for(ruleset, raw, v["ago"], v["answers"], v["now"], ask,
                                                v["no_color"], v["history"], v["no_history"], from_file, named)
         if assessment.ruleset.draft is None:
             raise CliError(f"the rule file {assessment.ruleset.path} has no draft section", EXIT_DATA)
-        composed = compose(assessment, v["summary"], (found or {}).get("attachment"))
-        text = (as_markdown if v["output_format"] == "markdown" else as_text)(composed)
+        summary = v["summary"]
+        if summary is None and ask.allowed:
+            from ..interview import Interview
+
+            summary = Interview(ruleset, assessment.facts.now, _prompt_screen(v["no_color"])).ask_text(
+                SUMMARY_QUESTION, SUMMARY_HINT)
+        composed = compose(assessment, summary, (found or {}).get("attachment"))
+        if v["json_output"]:
+            from ..render import to_json
+
+            text = to_json(draft_document(composed)) + "\n"
+        else:
+            text = (as_markdown if v["output_format"] == "markdown" else as_text)(composed)
         text, leaked = mask(text)  # a second pass: nothing that looks like a key leaves, whatever its way in
         removed = composed.masked + leaked
         if removed:
@@ -306,28 +433,52 @@ def draft(**values: Any) -> None:
             write_output(v["output"], text)
             sys.stderr.write(f"refundadvisor: draft written to {v['output']}\n")
         else:
-            sys.stdout.write(text)
+            from ..term import write
+
+            write(sys.stdout, text)
+            sys.stdout.flush()
+        if v["open_page"]:
+            _open_support_page(ruleset)
 
 
-app.command("draft", help=help_with_examples(DRAFT_HELP, _examples("draft")))(
+def _open_support_page(ruleset) -> None:
+    from ..render import support_address
+
+    address = support_address(ruleset)
+    if address is None:
+        sys.stderr.write(f"refundadvisor: {ruleset.title}'s rule file names no support page to open; "
+                         "see the sources in 'refundadvisor check --full'\n")
+        return
+    try:
+        opened = open_in_browser(address)
+    except Exception:  # noqa: BLE001 - a browser that cannot start is not the draft's failure
+        opened = False
+    sys.stderr.write(f"refundadvisor: {'opened' if opened else 'open this page yourself:'} {address}\n")
+
+
+app.command("draft", help=help_with_examples(DRAFT_HELP, _examples("draft")), epilog=exit_code_epilog())(
     with_parameters(draft, FACT_PARAMETERS, _draft_options))
 
 
-def _assess(ruleset, given, origin, moment, interactive: bool, no_color: bool, refill=None):
+def _assess(ruleset, given, origin, moment, ask: Asking, no_color: bool, refill=None):
+    """Ask for what is needed (when asking is allowed), then assess. Returns the assessment and
+    whether anything was asked."""
     from ..advisor import advise, time_of_day_matters
 
-    if interactive:
+    asked = False
+    if ask.allowed:
         from ..interview import Interview
-        from ..render import make_console
 
-        interview = Interview(ruleset, moment, make_console(stderr=True, no_color=no_color))
-        interview.complete(given, origin, refill)
-        if time_of_day_matters(ruleset, given, moment):
+        interview = Interview(ruleset, moment, _prompt_screen(no_color))
+        asked = interview.complete(given, origin, refill, only_needed=not ask.full)
+        # the hour of a date-only charge is asked only in an interview; a flag gets the cautious reading
+        if asked and time_of_day_matters(ruleset, given, moment):
             given["charged_at"] = interview.ask_time_of_day(given["charged_at"])
-    return advise(ruleset, given, moment, origin)
+    return advise(ruleset, given, moment, origin), asked
 
 
-def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_color: bool, context=None) -> None:
+def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_color: bool, context=None,
+           full: bool = False) -> None:
     history = None
     if context is not None and context.summary is not None:
         history = {"path": str(context.history.path), **context.summary._asdict()}
@@ -336,25 +487,47 @@ def _print(assessment, chosen_by: str, json_output: bool, explain: bool, no_colo
 
         sys.stdout.write(to_json(assessment_document(assessment, chosen_by, explain, history)) + "\n")
         return
-    from ..render import make_console, render_human
+    from ..render import render_human
+    from ..term import Screen
 
-    render_human(assessment, make_console(no_color=no_color), chosen_by, explain, history)
+    screen = Screen(sys.stdout, no_color=no_color)
+    render_human(assessment, screen, chosen_by, explain, history, full)
+    screen.flush()
+
+
+def _write_ics(assessment, path: str) -> None:
+    """--ics FILE: the open deadlines as calendar events with a reminder, written atomically."""
+    from ..calendar import deadlines_ics
+
+    data = deadlines_ics(assessment)
+    if data is None:
+        sys.stderr.write("refundadvisor: no open deadline to save; nothing written to the calendar file\n")
+        return
+    write_output(path, data)
+    sys.stderr.write(f"refundadvisor: deadlines saved to {path} (import it into your calendar)\n")
 
 
 def _maybe_record(assessment, context, record: bool, history_path: Optional[str], no_color: bool, silent: bool) -> None:
-    """Record the request in the history: with --record, or if the user says so after an interview."""
+    """Record the request in the history: with --record, or if the user says so after an interview.
+    The verdict is already printed: leaving the offer (Enter, Ctrl-D, Ctrl-C) records nothing and
+    still exits 0."""
     from ..history import History, entry_from_assessment
 
     if not record:
         if not context.interviewed or silent:
             return
         from ..interview import Interview
-        from ..render import make_console
 
-        console = make_console(stderr=True, no_color=no_color)
-        if not Interview(None, assessment.facts.now, console).confirm("Record this request in your refund history?"):
+        try:
+            wanted = Interview(None, assessment.facts.now, _prompt_screen(no_color)).confirm(
+                "Record this request in your refund history?")
+        except (EOFError, KeyboardInterrupt):
+            sys.stderr.write("\nrefundadvisor: not recorded\n")
+            raise typer.Exit(EXIT_OK) from None
+        if not wanted:
             return
-    history = context.history or History(paths.history_path(history_path))
-    entry_id = history.add(entry_from_assessment(assessment), now=assessment.facts.now)
+    with user_errors():
+        history = context.history or History(paths.history_path(history_path))
+        entry_id = history.add(entry_from_assessment(assessment), now=assessment.facts.now)
     sys.stderr.write(f"refundadvisor: recorded as request {entry_id} in {history.path}; "
                      f"'refundadvisor history update {entry_id} --outcome granted' once support answers\n")

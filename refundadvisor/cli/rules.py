@@ -90,7 +90,8 @@ def rules_test(path: PathArgument = None, platform: PlatformOpt = None,
 
 @rules_app.command("show")
 def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
-               no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False) -> None:
+               no_color: Annotated[bool, Opt("--no-color", help="No colour.")] = False,
+               json_output: Annotated[bool, Opt("--json", help="Print it as one JSON document.")] = False) -> None:
     """Show a rule file as tables: facts, causes, evidence, parameters, rules and bands, merged
     with the files it builds on (extends:), each row naming the file it comes from.
 
@@ -103,7 +104,13 @@ def rules_show(path: PathArgument = None, platform: PlatformOpt = None,
     from ..rules.cache import load
 
     with user_errors():
-        render_rules_show(load(_rule_file(path, platform)), make_console(no_color=no_color))
+        ruleset = load(_rule_file(path, platform))
+        if json_output:
+            from ..render import rules_document, to_json
+
+            sys.stdout.write(to_json(rules_document(ruleset)) + "\n")
+            return
+        render_rules_show(ruleset, make_console(no_color=no_color))
 
 
 @rules_app.command("list")

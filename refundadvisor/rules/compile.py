@@ -56,7 +56,7 @@ RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", 
              "warnings", "next_steps", "draft_lines", "draft_notes", "examples")
 # Placeholders the support-request draft fills when it is written, besides the facts.
 DRAFT_NAMES = ("title", "currency", "since")
-FACT_KEYS = ("type", "question", "choices", "default", "min", "max", "unit", "ask_when")
+FACT_KEYS = ("type", "question", "help", "choices", "default", "min", "max", "unit", "ask_when")
 
 
 def format_ypath(ypath: tuple) -> str:
@@ -322,7 +322,8 @@ class _Compiler:
                 self.error(where + ("choices",), "unexpected-key", f"a {kind} fact has no choices")
             specs[name] = FactSpec(name=name, type=kind, question=self.text(entry, "question", where),
                                    choices=choices, unit=self.text(entry, "unit", where, required=False),
-                                   ids=tuple(choice.id for choice in choices))
+                                   ids=tuple(choice.id for choice in choices),
+                                   help=self.text(entry, "help", where, required=False))
             raw_specs[name] = (entry, where)
         self.facts = specs
         # defaults, bounds and conditions may refer to other facts, so they come second
