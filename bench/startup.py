@@ -4,15 +4,24 @@
     python bench/startup.py            # 41 interleaved rounds
     python bench/startup.py --rounds 101 --json
 
+    python bench/startup.py --instructions   # CPU instructions under valgrind's callgrind
+
 Each round runs both commands, in alternating order, so that the machine's load falls on both
 alike; the figures are medians of wall time. Bytecode writing is left on (as after a normal
 install) and each command is warmed up first. Budget: the ratio is at most 1.3.
+
+Wall time on a shared machine moves with its load; `--instructions` counts the instructions
+each command executes under valgrind's callgrind instead, which is the same from run to run
+whatever else the machine is doing (hash randomisation is fixed for it), so its ratio is the
+figure to compare between versions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,10 +41,39 @@ def timed(argv: list[str], env: dict) -> float:
     return time.perf_counter() - started
 
 
+def instructions(argv: list[str], env: dict) -> int:
+    """How many instructions the command executes, counted by callgrind."""
+    result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                            env={**env, "PYTHONHASHSEED": "0"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", result.stderr)
+    if not found:
+        sys.exit("bench/startup.py: callgrind printed no instruction count")
+    return int(found.group(1))
+
+
+def count_instructions(floor: list[str], tool: list[str], env: dict, as_json: bool) -> None:
+    if not shutil.which("valgrind"):
+        sys.exit("bench/startup.py: --instructions needs valgrind (apt-get install valgrind)")
+    floor_count, tool_count = instructions(floor, env), instructions(tool, env)
+    ratio = tool_count / floor_count
+    figures = {"machine": machine(), "floor_instructions": floor_count, "check_json_instructions": tool_count,
+               "ratio": round(ratio, 2), "budget": BUDGET, "within_budget": ratio <= BUDGET}
+    if as_json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"machine: {figures['machine']}; instructions counted by callgrind")
+        print(f"python -c 'import typer, yaml'   {floor_count:>15,} instructions")
+        print(f"refundadvisor check ... --json   {tool_count:>15,} instructions")
+        print(f"ratio {ratio:.2f} (budget {BUDGET}): {'within budget' if ratio <= BUDGET else 'OVER BUDGET'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count CPU instructions under callgrind instead of timing (load-independent)")
     args = parser.parse_args()
     env = clean_env()
     floor = [sys.executable, "-c", "import typer, yaml"]
@@ -43,6 +81,8 @@ def main() -> None:
     for _ in range(3):
         timed(floor, env)
         timed(tool, env)
+    if args.instructions:
+        return count_instructions(floor, tool, env, args.json)
     floor_times, tool_times = [], []
     for round_number in range(args.rounds):
         pair = [(floor, floor_times), (tool, tool_times)]
