@@ -52,20 +52,26 @@ def instructions(argv: list[str], env: dict) -> int:
     return int(found.group(1))
 
 
-def count_instructions(floor: list[str], tool: list[str], env: dict, as_json: bool) -> None:
+def count_instructions(floor: list[str], tool: list[str], env: dict) -> tuple[dict, list[str]]:
     if not shutil.which("valgrind"):
         sys.exit("bench/startup.py: --instructions needs valgrind (apt-get install valgrind)")
     floor_count, tool_count = instructions(floor, env), instructions(tool, env)
-    ratio = tool_count / floor_count
-    figures = {"machine": machine(), "floor_instructions": floor_count, "check_json_instructions": tool_count,
-               "ratio": round(ratio, 2), "budget": BUDGET, "within_budget": ratio <= BUDGET}
-    if as_json:
-        print(json.dumps(figures, indent=2))
-    else:
-        print(f"machine: {figures['machine']}; instructions counted by callgrind")
-        print(f"python -c 'import typer, yaml'   {floor_count:>15,} instructions")
-        print(f"refundadvisor check ... --json   {tool_count:>15,} instructions")
-        print(f"ratio {ratio:.2f} (budget {BUDGET}): {'within budget' if ratio <= BUDGET else 'OVER BUDGET'}")
+    figures = {"floor_instructions": floor_count, "check_json_instructions": tool_count,
+               "ratio": tool_count / floor_count}
+    return figures, ["instructions counted by callgrind", f"{floor_count:>15,} instructions",
+                     f"{tool_count:>15,} instructions"]
+
+
+def median_times(floor: list[str], tool: list[str], env: dict, rounds: int) -> tuple[dict, list[str]]:
+    floor_times, tool_times = [], []
+    for round_number in range(rounds):
+        pair = [(floor, floor_times), (tool, tool_times)]
+        for argv, times in pair if round_number % 2 == 0 else reversed(pair):
+            times.append(timed(argv, env))
+    floor_ms, tool_ms = statistics.median(floor_times) * 1000, statistics.median(tool_times) * 1000
+    figures = {"rounds": rounds, "floor_median_ms": round(floor_ms, 1), "check_json_median_ms": round(tool_ms, 1),
+               "ratio": tool_ms / floor_ms}
+    return figures, [f"{rounds} interleaved rounds", f"median {floor_ms:7.1f} ms", f"median {tool_ms:7.1f} ms"]
 
 
 def main() -> None:
@@ -82,30 +88,18 @@ def main() -> None:
         timed(floor, env)
         timed(tool, env)
     if args.instructions:
-        return count_instructions(floor, tool, env, args.json)
-    floor_times, tool_times = [], []
-    for round_number in range(args.rounds):
-        pair = [(floor, floor_times), (tool, tool_times)]
-        for argv, times in pair if round_number % 2 == 0 else reversed(pair):
-            times.append(timed(argv, env))
-    floor_median = statistics.median(floor_times)
-    tool_median = statistics.median(tool_times)
-    ratio = tool_median / floor_median
-    figures = {
-        "machine": machine(),
-        "rounds": args.rounds,
-        "floor_median_ms": round(floor_median * 1000, 1),
-        "check_json_median_ms": round(tool_median * 1000, 1),
-        "ratio": round(ratio, 2),
-        "budget": BUDGET,
-        "within_budget": ratio <= BUDGET,
-    }
+        figures, (how, floor_line, tool_line) = count_instructions(floor, tool, env)
+    else:
+        figures, (how, floor_line, tool_line) = median_times(floor, tool, env, args.rounds)
+    ratio = figures["ratio"]
+    figures = {"machine": machine(), **figures, "ratio": round(ratio, 2), "budget": BUDGET,
+               "within_budget": ratio <= BUDGET}
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"machine: {figures['machine']}; {args.rounds} interleaved rounds")
-        print(f"python -c 'import typer, yaml'   median {figures['floor_median_ms']:7.1f} ms")
-        print(f"refundadvisor check ... --json   median {figures['check_json_median_ms']:7.1f} ms")
+        print(f"machine: {figures['machine']}; {how}")
+        print(f"python -c 'import typer, yaml'   {floor_line}")
+        print(f"refundadvisor check ... --json   {tool_line}")
         print(f"ratio {ratio:.2f} (budget {BUDGET}): {'within budget' if ratio <= BUDGET else 'OVER BUDGET'}")
 
 
