@@ -57,6 +57,14 @@ class HistoryError(Exception):
     """The history cannot be used; the message is one sentence saying why and what to do."""
 
 
+class BadEntry(HistoryError):
+    """A field of a request that does not fit: which field (``field``) and why (``problem``)."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field} {problem}")
+
+
 class UnreadableExport(HistoryError):
     """An export to import that is not JSON Lines or CSV of requests: which line, and why."""
 
@@ -106,9 +114,9 @@ def _money(value: Any, name: str) -> Optional[Decimal]:
     try:
         number = Decimal(text) if len(text) <= 64 else Decimal("NaN")  # 64 digits is no amount
     except InvalidOperation:
-        raise HistoryError(f"{name} {_shown(value)} is not a number") from None
+        raise BadEntry(name, f"{_shown(value)} is not a number") from None
     if not number.is_finite() or number < 0 or number > Decimal("1e12"):
-        raise HistoryError(f"{name} {_shown(value)} must be a number from 0 up to 1e12")
+        raise BadEntry(name, f"{_shown(value)} must be a number from 0 up to 1e12")
     return Decimal(format(number, "f"))  # plain digits: 30, never 3E+1
 
 
@@ -121,8 +129,7 @@ def _time(value: Any, name: str) -> Optional[str]:
             moment = moment.astimezone()
         return utc_text(moment)
     except (ValueError, OverflowError):  # not a date, or a date that leaves years 1-9999 in UTC
-        raise HistoryError(f"{name} {_shown(value)} is not an ISO 8601 date or date-time "
-                           "between years 1 and 9999") from None
+        raise BadEntry(name, f"{_shown(value)} is not an ISO 8601 date or date-time between years 1 and 9999") from None
 
 
 def check_entry(values: dict[str, Any]) -> dict[str, Any]:
@@ -132,18 +139,18 @@ def check_entry(values: dict[str, Any]) -> dict[str, Any]:
     result = dict(values)
     for name in ("platform", "cause"):
         if not str(result.get(name) or "").strip():
-            raise HistoryError(f"{name} is required")
+            raise BadEntry(name, "is required")
         result[name] = normal_id(result[name])
     outcome = normal_id(result.get("outcome") or "pending")
     if outcome not in OUTCOMES:
-        raise HistoryError(f"outcome {_shown(outcome)} is not one of {', '.join(OUTCOMES)}{_suggest(outcome, OUTCOMES)}")
+        raise BadEntry("outcome", f"{_shown(outcome)} is not one of {', '.join(OUTCOMES)}{_suggest(outcome, OUTCOMES)}")
     result["outcome"] = outcome
     result["asked_at"] = _time(result.get("asked_at"), "asked_at") or utc_text(datetime.now(timezone.utc))
     result["charged_at"] = _time(result.get("charged_at"), "charged_at")
     result["amount"] = _money(result.get("amount"), "amount")
     result["returned"] = _money(result.get("returned"), "returned")
     if result["returned"] is not None and result["amount"] is not None and result["returned"] > result["amount"]:
-        raise HistoryError(f"returned ({result['returned']}) cannot be more than the amount ({result['amount']})")
+        raise BadEntry("returned", f"({result['returned']}) cannot be more than the amount ({result['amount']})")
     note = result.get("note")
     result["note"] = None if note in (None, "") else mask(str(note)[:NOTE_LIMIT * 2])[0][:NOTE_LIMIT]
     currency = result.get("currency")
@@ -206,10 +213,13 @@ def export_lines(stream: BinaryIO) -> Iterator[str]:
         if size > SIZE_LIMIT:
             raise UnreadableExport(f"is larger than {SIZE_LIMIT // 1024 // 1024} MiB, far more than any history; "
                                    "split it, or check that it is an export")
+        if number == 1 and b"\x00" in data.split(b"\n", 1)[0]:
+            _check_line("\x00", 1)  # a binary file, said before it fails to decode
         try:
             text = decoder.decode(data, final=not data)
-        except UnicodeDecodeError:
-            raise UnreadableExport(f"line {number + pending.count(chr(10))} is not UTF-8 text; "
+        except UnicodeDecodeError as error:
+            at = number + data[:error.start].count(b"\n")
+            raise UnreadableExport(f"line {at} is not UTF-8 text; "
                                    "give an export from 'refundadvisor history export'") from None
         if not started and text:
             started, text = True, text[1:] if text.startswith("\ufeff") else text
@@ -462,8 +472,8 @@ class History:
 
     # -- reading and writing -----------------------------------------------------------------------
     def add(self, values: dict[str, Any], now: Optional[datetime] = None) -> int:
-        """Record a request; returns its id."""
-        entry = check_entry(values)
+        """Record a request; returns its id. Asked at ``now`` unless the values say when."""
+        entry = check_entry({**values, "asked_at": values.get("asked_at") or (now and utc_text(now))})
         stamp = utc_text(now or datetime.now(timezone.utc))
 
         def work(connection):

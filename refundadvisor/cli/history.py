@@ -116,6 +116,16 @@ def _flagged(flag: str, work):
         raise CliError(f"{flag}: {error}") from None
 
 
+def _stored(work):
+    """``work()`` (an add or update); a field that does not fit is a usage error naming its flag."""
+    from ..history import BadEntry
+
+    try:
+        return work()
+    except BadEntry as error:
+        raise CliError(f"--{error.field.replace('_', '-')}: {error.problem}") from None
+
+
 def _outcome(value: Optional[str]) -> Optional[str]:
     """--outcome as stored (any case), or a usage error with a did-you-mean."""
     from ..facts import shown_value, suggestion
@@ -195,7 +205,7 @@ def history_add(
             raise CliError("missing --cause; pass it, or run in a terminal to be asked")
         values["cause"] = _flagged("--cause", lambda: known.cause(ruleset, values["cause"]))
         store = _history(history)
-        entry = store.get(store.add(values, now=moment))
+        entry = store.get(_stored(lambda: store.add(values, now=moment)))
         _print_entry(store, entry, json_output)
         sys.stderr.write(f"refundadvisor: recorded as request {entry.id} ({entry.outcome}) in {store.path}\n")
 
@@ -259,7 +269,7 @@ def history_update(
             ruleset = known.ruleset(store.get(entry_id).platform)
             if ruleset is not None:  # a platform no rule file describes any more keeps any cause
                 changes["cause"] = _flagged("--cause", lambda: known.cause(ruleset, cause))
-        entry = store.update(entry_id, changes, now=moment)
+        entry = _stored(lambda: store.update(entry_id, changes, now=moment))
         if json_output:
             _print_entry(store, entry, json_output)
         sys.stderr.write(f"refundadvisor: request {entry.id} is now {entry.outcome}\n")
@@ -365,6 +375,8 @@ def _format_by_name(path: str) -> Optional[str]:
 
 
 def _shown_path(path: str) -> str:
+    if path == "-":
+        return "stdin"
     return path if len(path) <= 120 else f"{path[:60]}...{path[-40:]}"
 
 
