@@ -331,7 +331,7 @@ class History:
 
     # -- opening ---------------------------------------------------------------------------------
     def _kind(self) -> str:
-        """'missing', 'file', 'folder' or 'other' (a FIFO, a device: reading one could hang)."""
+        """'missing', 'file', 'folder' or 'special' (a FIFO, a device: reading one could hang)."""
         import stat
 
         try:
@@ -342,12 +342,12 @@ class History:
             raise HistoryError(f"the history path {self.path} goes through a file as if it were a folder; "
                                "point --history or REFUNDADVISOR_HOME elsewhere") from None
         except (OSError, ValueError) as error:  # a name too long for the system, a NUL byte, no access
-            raise HistoryError(f"the history path {_short_path(self.path)} cannot be used "
+            raise HistoryError(f"the history path {shown_path(self.path)} cannot be used "
                                f"({getattr(error, 'strerror', None) or error}); point --history or "
                                "REFUNDADVISOR_HOME at a usable file path") from None
         if stat.S_ISREG(mode):
             return "file"
-        return "folder" if stat.S_ISDIR(mode) else "other"
+        return "folder" if stat.S_ISDIR(mode) else "special"
 
     def exists(self) -> bool:
         return self._kind() != "missing"
@@ -358,7 +358,7 @@ class History:
             raise HistoryError(f"there is no history at {self.path} yet; 'refundadvisor history add' starts one")
         if kind == "folder":
             raise HistoryError(f"the history path {self.path} is a directory; give a file path")
-        if kind == "other":
+        if kind == "special":
             raise HistoryError(f"the history path {self.path} is not a regular file (a pipe or a device); "
                                "move it aside, or point --history at a file")
 
@@ -378,7 +378,7 @@ class History:
         except sqlite3.DatabaseError as error:
             raise self._explain(error, write) from None
         except OSError as error:
-            raise HistoryError(f"the history {_short_path(self.path)} cannot be opened "
+            raise HistoryError(f"the history {shown_path(self.path)} cannot be opened "
                                f"({error.strerror or error})") from None
 
     def _writable(self) -> bool:
@@ -623,10 +623,14 @@ def _select(connection) -> Optional[str]:
     return "SELECT " + ", ".join(name if name in present else "NULL" for name in FIELDS) + " FROM requests"
 
 
-def _short_path(path: Path) -> str:
+def shown_path(path) -> str:
     """A path as an error message shows it: whole when short, else its start and end."""
+    from .facts import SHOWN_LIMIT
+
     text = str(path)
-    return text if len(text) <= 120 else f"{text[:60]}...{text[-40:]} ({len(text)} characters)"
+    if len(text) <= SHOWN_LIMIT:
+        return text
+    return f"{text[:SHOWN_LIMIT // 2]}...{text[-SHOWN_LIMIT // 4:]} ({len(text)} characters)"
 
 
 def _days_before(now: datetime, days: float) -> str:

@@ -53,6 +53,7 @@ class Vocabulary:
 
     def __init__(self):
         self._rulesets: dict = {}
+        self._checked: dict = {}
 
     def ruleset(self, name: str):
         """The rule set of a platform (normalised name), or None when no rule file describes it."""
@@ -101,9 +102,14 @@ class Vocabulary:
                            f"choose one of: {', '.join(ids)}")
 
     def check(self, entry: dict) -> dict:
-        """An entry (from ``check_entry``) whose platform and cause the rule files know."""
-        name, ruleset = self.platform(entry["platform"])
-        return {**entry, "platform": name, "cause": self.cause(ruleset, entry["cause"])}
+        """An entry (from ``check_entry``) whose platform and cause the rule files know (each pair
+        looked up once: an import repeats them)."""
+        key = (entry["platform"], entry["cause"])
+        if key not in self._checked:
+            name, ruleset = self.platform(entry["platform"])
+            self._checked[key] = (name, self.cause(ruleset, entry["cause"]))
+        name, cause = self._checked[key]
+        return {**entry, "platform": name, "cause": cause}
 
 
 def _flagged(flag: str, work):
@@ -375,9 +381,9 @@ def _format_by_name(path: str) -> Optional[str]:
 
 
 def _shown_path(path: str) -> str:
-    if path == "-":
-        return "stdin"
-    return path if len(path) <= 120 else f"{path[:60]}...{path[-40:]}"
+    from ..history import shown_path
+
+    return "stdin" if path == "-" else shown_path(path)
 
 
 def _open_export(path: str):
