@@ -275,8 +275,9 @@ def _read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as error:
-            raise UnreadableExport(f"line {number} is not valid JSON ({getattr(error, 'msg', error)})") from None
+        except ValueError as error:  # a JSONDecodeError has a msg; a number past Python's digit limit has not
+            problem = getattr(error, "msg", None) or "a number with more digits than any request holds"
+            raise UnreadableExport(f"line {number} is not valid JSON ({problem})") from None
         except RecursionError:
             raise UnreadableExport(f"line {number} is nested too deeply to be a request") from None
         if not isinstance(row, dict):
@@ -553,20 +554,17 @@ class History:
             for line, row in rows:
                 unknown = [name for name in row if name not in FIELDS]
                 if unknown:
-                    raise HistoryError(f"line {line}: unknown field {_shown(unknown[0])}"
-                                       f"{_suggest(str(unknown[0]), FIELDS)}; the fields are {', '.join(FIELDS)}")
+                    raise UnreadableExport(f"line {line}: unknown field {_shown(unknown[0])}"
+                                           f"{_suggest(str(unknown[0]), FIELDS)}; the fields are {', '.join(FIELDS)}")
                 try:
                     entry = check_entry(row)
                     if check is not None:
                         entry = check(entry)
                 except HistoryError as error:
-                    raise HistoryError(f"line {line}: {error}") from None
+                    raise UnreadableExport(f"line {line}: {error}") from None
                 entry_id = row.get("id")
                 if entry_id not in (None, ""):
-                    try:
-                        entry_id = int(entry_id)
-                    except (TypeError, ValueError):
-                        raise HistoryError(f"line {line}: id {entry_id!r} is not a whole number") from None
+                    entry_id = _entry_id(entry_id, line)
                     existing = connection.execute(f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?",
                                                   (entry_id,)).fetchone()
                     if existing is not None:
@@ -612,6 +610,16 @@ class History:
             else:
                 counts[wanted.fact] = len(window)
         return Summary(counts, latest)
+
+
+def _entry_id(value: Any, line: int) -> int:
+    """A request's id in an export: a whole number from 1 up (12, 12.0 or "12")."""
+    text = str(value).strip()
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    if not text.isdigit() or len(text) > 18 or int(text) < 1:
+        raise UnreadableExport(f"line {line}: id {_shown(value)} is not a whole number from 1 up")
+    return int(text)
 
 
 def _select(connection) -> Optional[str]:

@@ -145,6 +145,9 @@ HOSTILE = [
      "line 2 is nested too deeply"),
     (b'{"platform": "openrouter", "cause": "overuse", "note": ["a"]}\n', "line 1: 'note' holds a list"),
     (b'{"platform": "openrouter", "cause": "overuse", "amount": true}\n', "holds true or false"),
+    (b'{"id": 1.5, "platform": "openrouter", "cause": "overuse"}\n', "line 1: id 1.5 is not a whole number from 1 up"),
+    (b'{"platform": "openrouter", "cause": "overuse", "amount": ' + b"9" * 4400 + b"}\n",
+     "line 1 is not valid JSON (a number with more digits than any request holds)"),
     (b"\x00\x01\x02", "is a binary file"),
     (bytes(range(256)) * 4, "is a binary file"),
     (b"platform,cause\nopenrouter,\xff\xfe\n", "line 2 is not UTF-8 text"),
@@ -159,6 +162,7 @@ HOSTILE = [
 def test_a_hostile_import_is_one_sentence_naming_the_line(db, data, says):
     result = run("history", "import", "-", "--history", str(db), stdin=data)
     assert result.returncode == EXIT_DATA and says in one_sentence(result)
+    assert result.err.startswith("refundadvisor: error: stdin: ")
     assert "imported" not in result.err and len(result.err) < 600
     assert not db.exists() or entries(db) == []
 
