@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from .. import paths
+from ..words import plural
 from . import EXIT_DATA, CliError, app, is_interactive, load_rules, parse_now, user_errors, write_output
 from .check import _examples
-from ..words import plural
 from .options import HistoryOpt, InputFormat, NoColorOpt, NoInputOpt, NowOpt, Opt, RowsFormat, help_with_examples
 
 history_app = typer.Typer(
