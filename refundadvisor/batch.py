@@ -8,7 +8,6 @@ assessed one at a time, so memory stays flat however long the input is.
 
 import collections
 import csv
-import io
 import itertools
 import json
 import os
@@ -18,6 +17,7 @@ from datetime import datetime
 from typing import Any, Iterator, NamedTuple, Optional, TextIO
 
 from .advisor import prepare
+from .csvsafe import row_text as _csv_line  # cells guarded against spreadsheet formulas (OWASP); CR, LF quoted
 from .engine import conclude, evaluate
 from .facts import FactError, MissingFacts, parse_answers
 from .model import EVIDENCE_FACT, PLATFORM_KEY, RuleSet
@@ -242,12 +242,6 @@ def _json_id(value: Any) -> str:
 def _json(value: Any) -> str:
     # ASCII only: a JSON line must not hold characters some readers take as line breaks (U+0085, U+2028)
     return json.dumps(value, separators=(",", ":"))
-
-
-def _csv_line(cells: list[Any]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(cells)
-    return out.getvalue()
 
 
 # --- many rows, on every core -------------------------------------------------------------------

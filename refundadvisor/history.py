@@ -3,18 +3,30 @@
 Support remembers every request; this remembers them for the user, so that `check` can count
 them the way support will. Every write is one transaction, concurrent writers wait for each
 other (WAL and a busy timeout), the schema is versioned (``PRAGMA user_version``) and migrated
-forward, and a database that cannot be used raises HistoryError with one sentence: never a
-traceback, never a silently empty history. No CLI or terminal code here.
+forward (and kept in WAL mode), and a database that cannot be used raises HistoryError with one
+sentence: never a traceback, never a silently empty history, never a hang on a FIFO. Reading
+needs no write access: a history in a read-only folder is read as it is. No CLI or terminal
+code here.
+
+Exports are JSON Lines or CSV; CSV cells are guarded against spreadsheet formulas
+(``csvsafe``) and read back exactly. Imports are streamed with a bounded line length and size.
 """
 
+import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple, Optional
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Optional
 
 SCHEMA_VERSION = 2
 OUTCOMES = ("pending", "granted", "partial", "denied")
 BUSY_SECONDS = 10  # how long a writer waits for another one before giving up
+NOTE_LIMIT = 2000  # characters of a note kept
+# An export's line (a request is well under 10,000 characters even with every character escaped)
+# and its whole size; more is not an export of requests, and reading it would cost without end.
+LINE_LIMIT = 64 * 1024
+SIZE_LIMIT = 256 * 1024 * 1024
+READ_CHUNK = 64 * 1024
 
 # Each migration takes the database from the version before it to its own.
 MIGRATIONS = {
@@ -45,7 +57,15 @@ class HistoryError(Exception):
     """The history cannot be used; the message is one sentence saying why and what to do."""
 
 
-class UnreadableExport(ValueError):
+class BadEntry(HistoryError):
+    """A field of a request that does not fit: which field (``field``) and why (``problem``)."""
+
+    def __init__(self, field: str, problem: str):
+        self.field, self.problem = field, problem
+        super().__init__(f"{field} {problem}")
+
+
+class UnreadableExport(HistoryError):
     """An export to import that is not JSON Lines or CSV of requests: which line, and why."""
 
 
@@ -81,15 +101,22 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _shown(value: Any) -> str:
+    from .facts import shown_value  # a bad value is quoted, cut to a short excerpt
+
+    return shown_value(value)
+
+
 def _money(value: Any, name: str) -> Optional[Decimal]:
     if value is None or value == "":
         return None
+    text = str(value)
     try:
-        number = Decimal(str(value))
+        number = Decimal(text) if len(text) <= 64 else Decimal("NaN")  # 64 digits is no amount
     except InvalidOperation:
-        raise HistoryError(f"{name} {value!r} is not a number") from None
+        raise BadEntry(name, f"{_shown(value)} is not a number") from None
     if not number.is_finite() or number < 0 or number > Decimal("1e12"):
-        raise HistoryError(f"{name} {value!r} must be a number from 0 up")
+        raise BadEntry(name, f"{_shown(value)} must be a number from 0 up to 1e12")
     return Decimal(format(number, "f"))  # plain digits: 30, never 3E+1
 
 
@@ -98,35 +125,48 @@ def _time(value: Any, name: str) -> Optional[str]:
         return None
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise HistoryError(f"{name} {value!r} is not an ISO 8601 date or date-time") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return utc_text(moment)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        return utc_text(moment)
+    except (ValueError, OverflowError):  # not a date, or a date that leaves years 1-9999 in UTC
+        raise BadEntry(name, f"{_shown(value)} is not an ISO 8601 date or date-time between years 1 and 9999") from None
 
 
 def check_entry(values: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise an entry's fields (all but id); raises HistoryError."""
+    from .redact import mask
+
     result = dict(values)
     for name in ("platform", "cause"):
         if not str(result.get(name) or "").strip():
-            raise HistoryError(f"{name} is required")
-        result[name] = str(result[name]).strip().lower()
-    outcome = str(result.get("outcome") or "pending").strip().lower()
+            raise BadEntry(name, "is required")
+        result[name] = normal_id(result[name])
+    outcome = normal_id(result.get("outcome") or "pending")
     if outcome not in OUTCOMES:
-        raise HistoryError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+        raise BadEntry("outcome", f"{_shown(outcome)} is not one of {', '.join(OUTCOMES)}{_suggest(outcome, OUTCOMES)}")
     result["outcome"] = outcome
     result["asked_at"] = _time(result.get("asked_at"), "asked_at") or utc_text(datetime.now(timezone.utc))
     result["charged_at"] = _time(result.get("charged_at"), "charged_at")
     result["amount"] = _money(result.get("amount"), "amount")
     result["returned"] = _money(result.get("returned"), "returned")
     if result["returned"] is not None and result["amount"] is not None and result["returned"] > result["amount"]:
-        raise HistoryError(f"returned ({result['returned']}) cannot be more than the amount ({result['amount']})")
+        raise BadEntry("returned", f"({result['returned']}) cannot be more than the amount ({result['amount']})")
     note = result.get("note")
-    result["note"] = None if note in (None, "") else str(note)[:2000]
+    result["note"] = None if note in (None, "") else mask(str(note)[:NOTE_LIMIT * 2])[0][:NOTE_LIMIT]
     currency = result.get("currency")
     result["currency"] = None if currency in (None, "") else str(currency).strip().upper()[:8]
     return result
+
+
+def normal_id(value: Any) -> str:
+    """An id (platform, cause, outcome) as stored: trimmed and lower-case, as `check` reads them."""
+    return str(value).strip().lower()
+
+
+def _suggest(word: str, options) -> str:
+    from .facts import suggestion
+
+    return suggestion(word, options)
 
 
 def entry_from_assessment(assessment) -> dict[str, Any]:
@@ -142,43 +182,146 @@ def entry_from_assessment(assessment) -> dict[str, Any]:
 
 
 def export_text(rows: list[dict[str, Any]], output_format: str) -> str:
-    """Exported rows (``History.export_rows``) as JSON Lines ('jsonl') or CSV with a header ('csv')."""
-    import csv
+    """Exported rows (``History.export_rows``) as JSON Lines ('jsonl') or CSV with a header ('csv').
+    CSV cells are guarded against spreadsheet formulas (``csvsafe``) and ``read_export`` reads them
+    back exactly, a note holding CR, LF, quotes or a leading '=' included."""
     import io
     import json
 
     if output_format == "jsonl":
         return "".join(json.dumps(row, ensure_ascii=True) + "\n" for row in rows)
+    from .csvsafe import write_rows
+
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    write_rows(out, [FIELDS, *([row.get(name) for name in FIELDS] for row in rows)])
     return out.getvalue()
 
 
-def read_export(text: str, input_format: str) -> list[tuple[int, dict[str, Any]]]:
-    """The (line, row) pairs of an export in 'jsonl' or 'csv', for ``History.import_rows``: blank
-    JSON lines are skipped, empty CSV cells are None. Raises UnreadableExport."""
-    import csv
-    import io
+def export_lines(stream: BinaryIO) -> Iterator[str]:
+    """The lines of an export read from a binary stream, a bounded piece at a time: UTF-8, a
+    leading byte order mark dropped, split at LF only (a CR inside a CSV cell stays in its cell),
+    each with its line end. Raises UnreadableExport for a binary file (a NUL byte in the first
+    line), text that is not UTF-8, a line longer than LINE_LIMIT characters or more than
+    SIZE_LIMIT bytes, without reading further."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending, number, size, started = "", 1, 0, False
+    while True:
+        data = stream.read(READ_CHUNK)
+        size += len(data)
+        if size > SIZE_LIMIT:
+            raise UnreadableExport(f"is larger than {SIZE_LIMIT // 1024 // 1024} MiB, far more than any history; "
+                                   "split it, or check that it is an export")
+        if number == 1 and b"\x00" in data.split(b"\n", 1)[0]:
+            _check_line("\x00", 1)  # a binary file, said before it fails to decode
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as error:
+            at = number + data[:error.start].count(b"\n")
+            raise UnreadableExport(f"line {at} is not UTF-8 text; "
+                                   "give an export from 'refundadvisor history export'") from None
+        if not started and text:
+            started, text = True, text[1:] if text.startswith("\ufeff") else text
+        parts = (pending + text).split("\n")
+        pending = parts.pop()
+        for line in parts:
+            _check_line(line, number)
+            yield line + "\n"
+            number += 1
+        _check_line(pending, number)
+        if not data:
+            break
+    if pending:
+        yield pending
+
+
+def _check_line(line: str, number: int) -> None:
+    if number == 1 and "\x00" in line:
+        raise UnreadableExport("is a binary file (a NUL byte on line 1), not JSON Lines or CSV of requests")
+    if len(line) > LINE_LIMIT:
+        raise UnreadableExport(f"line {number} is longer than {LINE_LIMIT:,} characters, far more than a request; "
+                               "check that this is an export from 'refundadvisor history export'")
+
+
+def detect_export_format(lines: Iterator[str]) -> tuple[str, Iterator[str]]:
+    """'jsonl' or 'csv' from the first line that is not blank, and the lines again."""
+    import itertools
+
+    seen = []
+    for line in lines:
+        seen.append(line)
+        if line.strip():
+            break
+    chosen = "jsonl" if seen and seen[-1].lstrip().startswith("{") else "csv"
+    return chosen, itertools.chain(seen, lines)
+
+
+def read_export(lines: Iterable[str], input_format: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The (line, row) pairs of an export in 'jsonl' or 'csv', one at a time, for
+    ``History.import_rows``: blank lines are skipped, empty CSV cells are None, CSV cells are
+    unguarded (``csvsafe``). Raises UnreadableExport naming the line at fault."""
+    if input_format == "jsonl":
+        yield from _read_jsonl(lines)
+    else:
+        yield from _read_csv(lines)
+
+
+def _read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     import json
 
-    if input_format != "jsonl":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        return [(reader.line_num, {key: (value if value != "" else None) for key, value in row.items()})
-                for row in reader]
-    rows = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except ValueError as error:
-            raise UnreadableExport(f"line {number} is not valid JSON ({error.msg})") from None
+        except ValueError as error:  # a JSONDecodeError has a msg; a number past Python's digit limit has not
+            problem = getattr(error, "msg", None) or "a number with more digits than any request holds"
+            raise UnreadableExport(f"line {number} is not valid JSON ({problem})") from None
+        except RecursionError:
+            raise UnreadableExport(f"line {number} is nested too deeply to be a request") from None
         if not isinstance(row, dict):
-            raise UnreadableExport(f"line {number} is not a JSON object")
-        rows.append((number, row))
-    return rows
+            raise UnreadableExport(f"line {number} is not a JSON object of a request's fields")
+        for name, value in row.items():
+            if isinstance(value, (bool, list, dict)):
+                kind = "true or false" if isinstance(value, bool) else "a list" if isinstance(value, list) else "a mapping"
+                raise UnreadableExport(f"line {number}: {_shown(name)} holds {kind} where text or a number belongs")
+        yield number, row
+
+
+def _read_csv(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    import csv
+
+    from .csvsafe import unguard
+
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        _check_header(header)
+        last = reader.line_num
+        for cells in reader:
+            start, last = last + 1, reader.line_num
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                raise UnreadableExport(f"line {start} has {len(cells)} cells where the header has {len(header)}; "
+                                       "give the CSV 'refundadvisor history export --format csv' wrote")
+            yield start, {name: (unguard(value) if value != "" else None) for name, value in zip(header, cells)}
+    except csv.Error as error:
+        raise UnreadableExport(f"line {reader.line_num} is not valid CSV ({error})") from None
+
+
+def _check_header(header: list[str]) -> None:
+    wanted = ", ".join(FIELDS)
+    for name in header:
+        if name not in FIELDS:
+            raise UnreadableExport(f"line 1: {_shown(name)} is not a column of a history export"
+                                   f"{_suggest(name, FIELDS)}; the columns are {wanted}")
+    if len(set(header)) != len(header):
+        twice = next(name for name in header if header.count(name) > 1)
+        raise UnreadableExport(f"line 1: the column {twice!r} is there twice; the columns are {wanted}")
 
 
 class History:
@@ -188,38 +331,100 @@ class History:
         self.path = Path(path)
 
     # -- opening ---------------------------------------------------------------------------------
-    def exists(self) -> bool:
-        return self.path.exists()
+    def _kind(self) -> str:
+        """'missing', 'file', 'folder' or 'special' (a FIFO, a device: reading one could hang)."""
+        import stat
 
-    def _connect(self, create: bool):
+        try:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            return "missing"
+        except NotADirectoryError:
+            raise HistoryError(f"the history path {self.path} goes through a file as if it were a folder; "
+                               "point --history or REFUNDADVISOR_HOME elsewhere") from None
+        except (OSError, ValueError) as error:  # a name too long for the system, a NUL byte, no access
+            raise HistoryError(f"the history path {shown_path(self.path)} cannot be used "
+                               f"({getattr(error, 'strerror', None) or error}); point --history or "
+                               "REFUNDADVISOR_HOME at a usable file path") from None
+        if stat.S_ISREG(mode):
+            return "file"
+        return "folder" if stat.S_ISDIR(mode) else "special"
+
+    def exists(self) -> bool:
+        return self._kind() != "missing"
+
+    def _usable(self, create: bool) -> None:
+        kind = self._kind()
+        if kind == "missing" and not create:
+            raise HistoryError(f"there is no history at {self.path} yet; 'refundadvisor history add' starts one")
+        if kind == "folder":
+            raise HistoryError(f"the history path {self.path} is a directory; give a file path")
+        if kind == "special":
+            raise HistoryError(f"the history path {self.path} is not a regular file (a pipe or a device); "
+                               "move it aside, or point --history at a file")
+
+    def _connect(self, create: bool, write: bool = True):
         import sqlite3  # here, not at the top: a check without a history never pays for it
 
-        if not create and not self.path.exists():
-            raise HistoryError(f"there is no history at {self.path} yet; 'refundadvisor history add' starts one")
-        if self.path.is_dir():
-            raise HistoryError(f"the history path {self.path} is a directory; give a file path")
+        self._usable(create)
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not write and not self._writable():
+                return self._connect_read_only()
             connection = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
             connection.execute("PRAGMA busy_timeout = %d" % (BUSY_SECONDS * 1000))
             self._migrate(connection)
             return connection
         except sqlite3.DatabaseError as error:
-            raise self._explain(error) from None
+            raise self._explain(error, write) from None
         except OSError as error:
-            raise HistoryError(f"the history {self.path} cannot be opened ({error.strerror or error})") from None
+            raise HistoryError(f"the history {shown_path(self.path)} cannot be opened "
+                               f"({error.strerror or error})") from None
 
-    def _migrate(self, connection) -> None:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
+    def _writable(self) -> bool:
+        """Whether this process may change the history (the file and its folder, for WAL's files)."""
+        return os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK)
+
+    def _connect_read_only(self):
+        """The history opened for reading only, when the file or its folder cannot be written: as
+        it is (read-only), else as a snapshot (immutable: WAL's shared-memory file cannot be made
+        in a read-only folder). Not migrated: ``_columns`` reads an older schema as it is."""
+        import sqlite3
+        from urllib.parse import quote
+
+        address = "file:" + quote(str(self.path.resolve()))
+        error = None
+        for mode in ("?mode=ro", "?mode=ro&immutable=1"):
+            connection = sqlite3.connect(address + mode, uri=True, timeout=BUSY_SECONDS, isolation_level=None)
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                self._check_version(connection, version)
+                return connection
+            except sqlite3.DatabaseError as problem:
+                connection.close()
+                error = problem
+        raise error
+
+    def _check_version(self, connection, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise HistoryError(f"the history {self.path} was written by a newer refundadvisor (schema {version}); "
                                "upgrade refundadvisor to use it")
-        if version == SCHEMA_VERSION:
-            return
         if version == 0 and connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise HistoryError(f"{self.path} is an SQLite database but not a refundadvisor history; "
                                "point --history elsewhere")
+
+    def _migrate(self, connection) -> None:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        self._check_version(connection, version)
+        if version != SCHEMA_VERSION:
+            self._migrate_from(connection)
+        # readers never block the one writer; a history made by an older version (schema 1 was
+        # left in rollback-journal mode) is moved to WAL too
+        if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            connection.execute("PRAGMA journal_mode = WAL")
+
+    def _migrate_from(self, connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
         try:
             # another process may have migrated it while this one waited for the lock
@@ -232,10 +437,8 @@ class History:
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        if version == 0:
-            connection.execute("PRAGMA journal_mode = WAL")  # readers never block the one writer
 
-    def _explain(self, error) -> HistoryError:
+    def _explain(self, error, write: bool = True) -> HistoryError:
         text = str(error).lower()
         if "locked" in text or "busy" in text:
             return HistoryError(f"the history {self.path} is locked by another refundadvisor; try again in a moment")
@@ -243,7 +446,8 @@ class History:
             return HistoryError(f"the history {self.path} is damaged (not a readable database); move it aside to "
                                 "start a new one, or point --history at another file")
         if "readonly" in text or "read-only" in text:
-            return HistoryError(f"the history {self.path} is read-only; check its permissions")
+            return HistoryError(f"the history {self.path} is read-only, so {'nothing was recorded' if write else 'it cannot be read'}; "
+                                f"check the permissions of the file and of its folder {self.path.parent}")
         if "unable to open" in text:
             return HistoryError(f"the history {self.path} cannot be opened; check the path and its permissions")
         return HistoryError(f"the history {self.path} cannot be used ({error})")
@@ -252,7 +456,7 @@ class History:
         """Run ``work(connection)`` in one transaction (IMMEDIATE for writes); errors become HistoryError."""
         import sqlite3
 
-        connection = self._connect(create)
+        connection = self._connect(create, write)
         try:
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -269,8 +473,8 @@ class History:
 
     # -- reading and writing -----------------------------------------------------------------------
     def add(self, values: dict[str, Any], now: Optional[datetime] = None) -> int:
-        """Record a request; returns its id."""
-        entry = check_entry(values)
+        """Record a request; returns its id. Asked at ``now`` unless the values say when."""
+        entry = check_entry({**values, "asked_at": values.get("asked_at") or (now and utc_text(now))})
         stamp = utc_text(now or datetime.now(timezone.utc))
 
         def work(connection):
@@ -287,17 +491,21 @@ class History:
         """Every request, oldest first (one platform's when given)."""
         if not self.exists():
             return []
-        query = f"SELECT {', '.join(FIELDS)} FROM requests"
-        arguments: tuple = ()
-        if platform:
-            query += " WHERE platform = ?"
-            arguments = (platform,)
-        rows = self._run(lambda connection: connection.execute(query + " ORDER BY asked_at, id", arguments).fetchall())
-        return [_entry(row) for row in rows]
+        where, arguments = (" WHERE platform = ?", (platform,)) if platform else ("", ())
+
+        def work(connection):
+            query = _select(connection)
+            return [] if query is None else connection.execute(query + where + " ORDER BY asked_at, id",
+                                                                arguments).fetchall()
+
+        return [_entry(row) for row in self._run(work)]
 
     def get(self, entry_id: int) -> Entry:
-        row = self._run(lambda connection: connection.execute(
-            f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?", (entry_id,)).fetchone())
+        def work(connection):
+            query = _select(connection)
+            return None if query is None else connection.execute(query + " WHERE id = ?", (entry_id,)).fetchone()
+
+        row = self._run(work)
         if row is None:
             raise HistoryError(f"there is no request {entry_id} in the history ('refundadvisor history list' shows them)")
         return _entry(row)
@@ -333,26 +541,30 @@ class History:
         for entry in self.entries():
             yield entry.as_dict()
 
-    def import_rows(self, rows: Iterable[tuple[int, dict[str, Any]]]) -> tuple[int, int]:
-        """Import (line, row) pairs in one transaction: all or nothing. A row whose id is already
-        there with the same content is skipped; with other content it is an error. Returns
-        (imported, skipped)."""
+    def import_rows(self, rows: Iterable[tuple[int, dict[str, Any]]],
+                    check: Optional[Callable[[dict], dict]] = None) -> tuple[int, int]:
+        """Import (line, row) pairs in one transaction: all or nothing. Rows may be read as they
+        are imported (an UnreadableExport raised while reading undoes the import). Each row is
+        checked by ``check_entry`` and then by ``check`` (e.g. that the rule files know its
+        platform and cause), which may normalise it or raise HistoryError. A row whose id is
+        already there with the same content is skipped; with other content it is an error.
+        Returns (imported, skipped)."""
         def work(connection):
             imported = skipped = 0
             for line, row in rows:
-                unknown = set(row) - set(FIELDS)
+                unknown = [name for name in row if name not in FIELDS]
                 if unknown:
-                    raise HistoryError(f"line {line}: unknown field {sorted(unknown)[0]!r}")
+                    raise UnreadableExport(f"line {line}: unknown field {_shown(unknown[0])}"
+                                           f"{_suggest(str(unknown[0]), FIELDS)}; the fields are {', '.join(FIELDS)}")
                 try:
                     entry = check_entry(row)
+                    if check is not None:
+                        entry = check(entry)
                 except HistoryError as error:
-                    raise HistoryError(f"line {line}: {error}") from None
+                    raise UnreadableExport(f"line {line}: {error}") from None
                 entry_id = row.get("id")
                 if entry_id not in (None, ""):
-                    try:
-                        entry_id = int(entry_id)
-                    except (TypeError, ValueError):
-                        raise HistoryError(f"line {line}: id {entry_id!r} is not a whole number") from None
+                    entry_id = _entry_id(entry_id, line)
                     existing = connection.execute(f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?",
                                                   (entry_id,)).fetchone()
                     if existing is not None:
@@ -398,6 +610,35 @@ class History:
             else:
                 counts[wanted.fact] = len(window)
         return Summary(counts, latest)
+
+
+def _entry_id(value: Any, line: int) -> int:
+    """A request's id in an export: a whole number from 1 up (12, 12.0 or "12")."""
+    text = str(value).strip()
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    if not text.isdigit() or len(text) > 18 or int(text) < 1:
+        raise UnreadableExport(f"line {line}: id {_shown(value)} is not a whole number from 1 up")
+    return int(text)
+
+
+def _select(connection) -> Optional[str]:
+    """The SELECT of every field, NULL for a field an older schema lacks (a history read without
+    write access is not migrated); None when there is no table of requests yet."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(requests)")}
+    if not present:
+        return None
+    return "SELECT " + ", ".join(name if name in present else "NULL" for name in FIELDS) + " FROM requests"
+
+
+def shown_path(path) -> str:
+    """A path as an error message shows it: whole when short, else its start and end."""
+    from .facts import SHOWN_LIMIT
+
+    text = str(path)
+    if len(text) <= SHOWN_LIMIT:
+        return text
+    return f"{text[:SHOWN_LIMIT // 2]}...{text[-SHOWN_LIMIT // 4:]} ({len(text)} characters)"
 
 
 def _days_before(now: datetime, days: float) -> str:

@@ -125,6 +125,6 @@ def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.envir
     if env.get(PLATFORM_ENV):
         return str(platform_path(env[PLATFORM_ENV], PLATFORM_ENV)), PLATFORM_ENV
     user = config_dir(env) / "rules.yaml"
-    if user.is_file():
+    if is_regular_file(str(user)):  # False for a FIFO, or a path too long for the system
         return str(user), "user config"
     return str(platform_path(default_platform())), "bundled"

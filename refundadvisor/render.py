@@ -734,8 +734,11 @@ def entries_table(entries, console) -> None:
     for column in ("id", "asked", "platform", "cause", "outcome", "amount", "returned"):
         table.add_column(column, no_wrap=True)
     table.add_column("note", overflow="fold")
-    for entry in entries:
-        table.add_row(str(entry.id), entry.asked_at[:10], entry.platform, entry.cause, entry.outcome,
-                      "" if entry.amount is None else f"{entry.amount:.2f}",
-                      "" if entry.returned is None else f"{entry.returned:.2f}", entry.note or "")
+    from rich.text import Text
+
+    for entry in entries:  # as plain Text: a note's "[link=...]" is shown, never made markup
+        table.add_row(*(Text(cell) for cell in (
+            str(entry.id), entry.asked_at[:10], entry.platform, entry.cause, entry.outcome,
+            "" if entry.amount is None else f"{entry.amount:.2f}",
+            "" if entry.returned is None else f"{entry.returned:.2f}", entry.note or "")))
     console.print(table)

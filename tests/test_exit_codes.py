@@ -75,9 +75,6 @@ def test_1_a_batch_row_that_failed():
 @pytest.mark.parametrize("garbage", [b"hello world\nthis is not a batch\n", bytes(range(256)) * 4, b"\x00\x01\x02"])
 def test_garbage_input_is_never_a_success(command, garbage, tmp_path):
     result = run(*command, stdin=garbage, env={"REFUNDADVISOR_HOME": str(tmp_path)})
-    if command[0] == "history" and result.returncode == 0:
-        pytest.xfail("history import of NUL-bytes garbage reports 'imported 0' with exit 0: the hardening "
-                     "branch (cli/history.py, history.py) fixes it")
     assert result.returncode in (EXIT_DATA, EXIT_USAGE), result.stderr
     assert b"imported 0" not in result.stderr and b"Traceback" not in result.stderr
 

@@ -103,15 +103,18 @@ def test_import_is_all_or_nothing(db, tmp_path):
 
 
 def test_reading_an_export_keeps_line_numbers_and_says_which_line_is_broken(db, tmp_path):
-    assert history_module.read_export('{"cause": "overuse"}\n\n{"cause": "x"}\n', "jsonl") == [
+    def read(text, input_format):
+        return list(history_module.read_export(text.splitlines(keepends=True), input_format))
+
+    assert read('{"cause": "overuse"}\n\n{"cause": "x"}\n', "jsonl") == [
         (1, {"cause": "overuse"}), (3, {"cause": "x"})]
-    assert history_module.read_export("cause,note\noveruse,\n", "csv") == [(2, {"cause": "overuse", "note": None})]
+    assert read("cause,note\noveruse,\n", "csv") == [(2, {"cause": "overuse", "note": None})]
     with pytest.raises(history_module.UnreadableExport, match="line 2 is not valid JSON"):
-        history_module.read_export('{}\n{"cause":\n', "jsonl")
+        read('{}\n{"cause":\n', "jsonl")
     dump = tmp_path / "list.jsonl"
     dump.write_text("[1, 2]\n")
     result = run("history", "import", str(dump), "--history", str(db))
-    assert result.exit_code == 2 and f"{dump}: line 1 is not a JSON object" in result.stderr
+    assert result.exit_code == 1 and f"{dump}: line 1 is not a JSON object" in result.stderr
 
 
 # --- check reads its facts from the history -------------------------------------------------------
@@ -263,7 +266,7 @@ def test_an_unreadable_location(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("x")
     result = run("history", "add", "--cause", "overuse", "--history", str(blocked / "history.db"))
-    assert result.exit_code == 1 and "cannot be" in result.stderr
+    assert result.exit_code == 1 and "goes through a file as if it were a folder" in result.stderr
 
 
 def test_the_default_location_and_refundadvisor_home(isolated_home, monkeypatch, tmp_path):
@@ -282,17 +285,21 @@ def test_keys_in_notes_are_removed(db):
 
 # --- in a real terminal -----------------------------------------------------------------------
 
-def test_add_asks_for_what_is_missing_and_remove_asks_first(db):
+def test_add_asks_for_the_cause_only_and_remove_asks_first(db):
     from test_interview import answer, spawn
     import pexpect
 
     child = spawn("history", "add", "--history", str(db), "--amount", "12")
-    answer(child, "> cause:", "7")  # by number: overuse
-    answer(child, "> outcome [pending]:", "denied")
+    answer(child, "> cause:", "7")  # by number: overuse; the outcome is not asked: pending
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert [(entry["cause"], entry["outcome"]) for entry in listed(db)] == [("overuse", "denied")]
+    assert [(entry["cause"], entry["outcome"]) for entry in listed(db)] == [("overuse", "pending")]
+    child = spawn("history", "add", "--history", str(db), "--cause", "overuse", "--amount", "3")
+    child.expect(pexpect.EOF)  # every fact it needs was given: nothing asked
+    child.close()
+    assert child.exitstatus == 0 and "?" not in child.before and len(listed(db)) == 2
+    run("history", "remove", "2", "--yes", "--history", str(db))
     child = spawn("history", "remove", "1", "--history", str(db))
     child.expect_exact("Remove request 1 (openrouter, overuse, asked")
     child.sendline("")  # the default is no

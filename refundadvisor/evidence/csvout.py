@@ -1,30 +1,13 @@
 """CSV attachments support can open safely: no cell runs as a formula, and the file appears
 whole or not at all."""
 
-import csv
 import os
 import tempfile
-from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
+from ..csvsafe import cell as safe_cell  # OWASP's CSV-injection guard, shared by every CSV written
+from ..csvsafe import writer as csv_writer
 from .common import EvidenceError
-
-# OWASP, "CSV Injection": a cell starting with one of these may run as a formula in a
-# spreadsheet; a leading single quote makes it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> str:
-    """A value as CSV cell text that a spreadsheet shows and never evaluates."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        text = f"{value:f}"
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def write_csv(path: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -38,7 +21,7 @@ def write_csv(path: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) 
     count = 0
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180, as spreadsheets expect
+            writer = csv_writer(out)  # RFC 4180, as spreadsheets expect
             writer.writerow([safe_cell(column) for column in columns])
             for row in rows:
                 writer.writerow([safe_cell(value) for value in row])
