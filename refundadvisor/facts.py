@@ -21,6 +21,14 @@ MAX_NUMBER = Decimal("1e12")
 # A charge a minute "in the future" is clock skew between machines, not a typo.
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
+# The moments refundadvisor works with (charges, --now, history dates): far wider than any real
+# charge, and far enough inside the calendar's ends (years 1 and 9999) that a deadline or a window
+# from a rule file (at most MAX_SPAN_DAYS long, checked when the file is validated) never leaves it.
+FIRST_MOMENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LAST_MOMENT = datetime(9000, 1, 1, tzinfo=timezone.utc)
+MAX_SPAN_DAYS = 36500  # a hundred years
+MOMENTS_SHOWN = f"{FIRST_MOMENT.year} to {LAST_MOMENT.year - 1}"
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m)", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[wdhm]\s*)+$", re.IGNORECASE)
 _UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
@@ -184,6 +192,27 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
+def in_range(moment: datetime) -> bool:
+    """Whether a (timezone-aware) moment lies within the dates refundadvisor works with."""
+    return FIRST_MOMENT <= moment < LAST_MOMENT
+
+
+def parse_moment(text: str, what: str) -> datetime:
+    """An ISO 8601 date or date-time (no offset means local time) as a UTC moment within the
+    dates refundadvisor works with; FactError naming ``what`` otherwise."""
+    try:
+        moment = datetime.fromisoformat(str(text).strip().replace("z", "Z"))
+    except ValueError:
+        raise FactError(what, f"{shown_value(text)} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z") from None
+    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
+        moment = (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None or not in_range(moment):
+        raise FactError(what, f"{shown_value(text)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
+    return moment
+
+
 def parse_charge_time(text: str, now: datetime) -> ChargeTime:
     """An ISO 8601 date or date-time (no offset means local time), or a duration ago."""
     text = str(text).strip()
@@ -203,6 +232,8 @@ def parse_charge_time(text: str, now: datetime) -> ChargeTime:
     except (ValueError, OverflowError, OSError):
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is not a date or time; write 2026-11-29, 2026-11-29T14:30 "
                                           "or how long ago, like 5h or 3d") from None
+    if not in_range(charge.at) or not in_range(charge.day_end or charge.at):
+        raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
     if charge.at > now + FUTURE_TOLERANCE:
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is in the future; give the time of a charge that has happened")
     return charge
@@ -211,9 +242,12 @@ def parse_charge_time(text: str, now: datetime) -> ChargeTime:
 def ago(duration: timedelta, now: datetime) -> ChargeTime:
     """The charge time ``duration`` before ``now``."""
     try:
-        return ChargeTime((now - duration).astimezone(timezone.utc), True)
+        moment = (now - duration).astimezone(timezone.utc)
     except OverflowError:
-        raise FactError(CHARGE_TIME_FACT, "that is further back than any charge could be") from None
+        moment = None
+    if moment is None or not in_range(moment):
+        raise FactError(AGO_KEY, f"that is further back than any charge could be (before {FIRST_MOMENT.year})")
+    return ChargeTime(moment, True)
 
 
 def parse_value(spec: FactSpec, value: Any, now: datetime) -> Any:
@@ -279,6 +313,8 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
     Raises MissingFacts for relevant facts without a value or default, FactError for a value
     outside its bounds. ``origin`` names where given facts came from (default: "given").
     """
+    if not in_range(now):
+        raise FactError("now", f"{now.isoformat()} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
     steps, bounded = _fact_plan(ruleset)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}

@@ -100,8 +100,14 @@ def _time(value: Any, name: str) -> Optional[str]:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise HistoryError(f"{name} {value!r} is not an ISO 8601 date or date-time") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
+    from .facts import MOMENTS_SHOWN, in_range
+
+    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
+        moment = (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None or not in_range(moment):
+        raise HistoryError(f"{name} {value!r} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
     return utc_text(moment)
 
 

@@ -125,6 +125,8 @@ def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.envir
     if env.get(PLATFORM_ENV):
         return str(platform_path(env[PLATFORM_ENV], PLATFORM_ENV)), PLATFORM_ENV
     user = config_dir(env) / "rules.yaml"
-    if user.is_file():
+    # anything there is the user's choice, and the loader says what is wrong with a FIFO, a
+    # folder or a dangling link; lexists is False for a path the system cannot even look up
+    if os.path.lexists(user):
         return str(user), "user config"
     return str(platform_path(default_platform())), "bundled"
