@@ -218,21 +218,23 @@ def parse_charge_time(text: str, now: datetime) -> ChargeTime:
     text = str(text).strip()
     if _DURATION.match(text):
         return ago(parse_duration(text), now)
+    date_only = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = date.fromisoformat(text)
-            start = datetime.combine(day, time(0, 0)).astimezone()
-            end = datetime.combine(day, time(23, 59, 59)).astimezone()
-            charge = ChargeTime(start.astimezone(timezone.utc), False, end.astimezone(timezone.utc))
-        else:
-            moment = datetime.fromisoformat(text.replace("z", "Z"))
-            if moment.tzinfo is None:
-                moment = moment.astimezone()  # local time, with the DST rule of that date
-            charge = ChargeTime(moment.astimezone(timezone.utc), True)
-    except (ValueError, OverflowError, OSError):
+        written = date.fromisoformat(text) if date_only else datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is not a date or time; write 2026-11-29, 2026-11-29T14:30 "
                                           "or how long ago, like 5h or 3d") from None
-    if not in_range(charge.at) or not in_range(charge.day_end or charge.at):
+    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
+        if date_only:
+            start = datetime.combine(written, time(0, 0)).astimezone()
+            end = datetime.combine(written, time(23, 59, 59)).astimezone()
+            charge = ChargeTime(start.astimezone(timezone.utc), False, end.astimezone(timezone.utc))
+        else:
+            moment = written if written.tzinfo is not None else written.astimezone()  # local time, that date's DST rule
+            charge = ChargeTime(moment.astimezone(timezone.utc), True)
+    except (ValueError, OverflowError, OSError):
+        charge = None
+    if charge is None or not in_range(charge.at) or not in_range(charge.day_end or charge.at):
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
     if charge.at > now + FUTURE_TOLERANCE:
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is in the future; give the time of a charge that has happened")

@@ -203,3 +203,34 @@ def test_a_fifo_where_a_file_is_expected_never_hangs(tmp_path, isolated_home):
         os.mkfifo(entry)
     result = _run(CHECK)
     assert result.returncode == 0 and "Traceback" not in result.stderr
+
+
+# -- dates at the calendar's edges, end to end -----------------------------------------------------
+
+@pytest.mark.parametrize("args, code", [
+    (["check", "--charge-type", "topup", "--amount", "5", "--ago", "3h", "--cause", "unused-credits", "--now", "0001-01-01"], 2),
+    (["check", "--charge-type", "topup", "--amount", "5", "--ago", "3h", "--cause", "unused-credits", "--now", "9999-12-31"], 2),
+    (["check", "--charge-type", "topup", "--amount", "5", "--ago", "5w", "--cause", "unused-credits", "--now", "1900-01-02"], 2),
+    (["check", "--charge-type", "topup", "--amount", "5", "--charged-at", "0001-01-01", "--cause", "unused-credits"], 2),
+    (["history", "--now", "9999-12-31"], 2),
+    (["history", "add", "--cause", "overuse", "--outcome", "denied", "--now", "0001-01-01T00:00:00+05:00"], 2),
+    (["history", "add", "--cause", "overuse", "--outcome", "denied", "--asked-at", "9999-12-31T23:00:00-05:00"], 1),
+    (["history", "add", "--cause", "overuse", "--outcome", "denied", "--charged-at", "0001-01-01"], 1),
+])
+def test_a_date_at_the_calendars_edge_is_one_sentence(tmp_path, args, code):
+    result = runner.invoke(app, [*args, *(["--history", str(tmp_path / "h.db")] if args[0] == "history" else [])])
+    text = _one_sentence(result)
+    assert result.exit_code == code, text
+    assert "outside the years refundadvisor works with" in text or "further back than any charge" in text
+
+
+def test_the_first_and_last_years_still_give_answers(tmp_path):
+    history = ["--history", str(tmp_path / "h.db")]
+    added = runner.invoke(app, ["history", "add", "--cause", "overuse", "--outcome", "denied", "--asked-at", "1900-01-01T00:00:00Z",
+                                "--now", "1900-01-02T00:00:00Z", *history])
+    assert added.exit_code == 0, added.output
+    view = runner.invoke(app, ["history", "--now", "1900-01-02T00:00:00Z", *history])
+    assert view.exit_code == 0 and "overuse" in view.output
+    late = runner.invoke(app, ["check", "--charge-type", "topup", "--amount", "5", "--ago", "3h", "--cause", "unused-credits",
+                               "--now", "8999-12-31T12:00:00Z", "--json"])
+    assert late.exit_code == 0 and '"9000-' in late.output  # a deadline in the year after
