@@ -287,7 +287,8 @@ class _Compiler:
                  "outcomes": list(outcomes), "checklist": list(checklist)}
         tests = [self.rule_test(entry, ("tests", index), known, None)
                  for index, entry in enumerate(self.listing(data.get("tests", []), ("tests",)))]
-        for index, entry in enumerate(data.get("rules") or []):
+        rule_entries = data.get("rules") if isinstance(data.get("rules"), list) else []  # else reported by rules()
+        for index, entry in enumerate(rule_entries):
             if isinstance(entry, dict) and "examples" in entry:
                 where = ("rules", index, "examples")
                 tests += [self.rule_test(example, where + (number,), known, entry.get("id"))
