@@ -244,6 +244,16 @@ def where_it_broke(stderr: str) -> str:
     return f"{frames[-1] if frames else '?'} -> {exception}"
 
 
+def command_words(args: list) -> str:
+    """The command a vector ran (its leading words), e.g. 'history import'."""
+    words = []
+    for arg in args:
+        if arg.startswith("-") or len(words) == 2 or not arg.isalpha():
+            break
+        words.append(arg)
+    return " ".join(words) or "(none)"
+
+
 def shown_args(args: list) -> str:
     text = " ".join(repr(arg)[:60] for arg in args)
     return text[:400]
@@ -254,7 +264,8 @@ def summary(title: str, seed: int, outcomes: list[Outcome], seconds: float) -> t
     failed = [outcome for outcome in outcomes if outcome.problem]
     classes: dict[str, list[Outcome]] = {}
     for outcome in failed:
-        key = where_it_broke(outcome.stderr) if outcome.problem.startswith("traceback") else outcome.problem
+        key = (where_it_broke(outcome.stderr) if outcome.problem.startswith("traceback")
+               else f"{outcome.problem} in `{command_words(outcome.args)}`")
         classes.setdefault(key, []).append(outcome)
     codes: dict = {}
     for outcome in outcomes:

@@ -32,6 +32,7 @@ from common import command_path  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED_EXITS = {0, 1, 2, 3, 130}
 LIMIT_SECONDS, LIMIT_MB = 2.0, 200.0
+MEMORY_CAP = 3 * 1024 ** 3  # address space per run
 KEY = "sk-or-v1-" + "0123456789abcdef" * 4
 CHECK = ["check", "--charge-type", "topup", "--amount", "5", "--ago", "3h", "--cause", "unused-credits", "--now",
          "2026-11-30T12:00:00Z"]
@@ -161,7 +162,7 @@ def cases(work: Path) -> list[Case]:
              setup=lambda w: _imported(w, [{"note": f"my key {KEY}"}]), check=leaks(KEY)))
 
     # -- injection
-    add(Case("injection", "rule file title with ESC and OSC 8, check", ["check", "--rules", "evil.yaml", "--fact", "amount=5", "--fact", "kind=a"],
+    add(Case("injection", "rule file title with ESC and OSC 8, check", ["check", "--rules", "evil.yaml", "--amount", "5", "--fact", "kind=a"],
              setup=lambda w: write(w / "evil.yaml", _evil_title()), check=any_leak(["\x1b[2J", "\x1b]8;"])))
     add(Case("injection", "draft passes ESC and BEL from --summary", ["draft", *CHECK[1:-2], "--summary", "a\x1b[2Jb\x07c"],
              check=any_leak(["\x1b[2J", "\x07"])))
@@ -390,9 +391,12 @@ def run(case: Case, timeout: float) -> dict:
         os.setpgid(0, 0)
         if case.stdout == "closed":
             os.close(1)
-        if case.fsize:
-            import resource
+        import resource
 
+        # a runaway input must not take the shared machine with it: past this, MemoryError (a row
+        # of the table), not the OOM killer
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+        if case.fsize:
             resource.setrlimit(resource.RLIMIT_FSIZE, (case.fsize, case.fsize))
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
@@ -414,8 +418,15 @@ def run(case: Case, timeout: float) -> dict:
             os.killpg(process.pid, case.signal_after[0])
         if elapsed > timeout:
             timed_out = True
-            os.killpg(process.pid, signal.SIGKILL)
-            pid, status, usage = os.wait4(process.pid, 0)
+            _kill_command(process.pid)  # the command first, so that time(1) still reports its peak memory
+            for _ in range(200):
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.01)
+            else:
+                os.killpg(process.pid, signal.SIGKILL)
+                pid, status, usage = os.wait4(process.pid, 0)
             break
         time.sleep(0.005)
     ended = time.monotonic()
@@ -441,7 +452,10 @@ def run(case: Case, timeout: float) -> dict:
         notes.append("HANG: killed after the timeout")
     traceback = b"Traceback" in err
     code = process.returncode
-    if code not in DOCUMENTED_EXITS and not timed_out:
+    shown_code = code
+    if case.signal_after and code == -case.signal_after[0]:
+        shown_code = f"{code} ({signal.Signals(-code).name}'s default action)"  # ended by the signal: not a crash
+    elif code not in DOCUMENTED_EXITS and not timed_out:
         notes.append(f"undocumented exit {code}")
     if case.check:
         try:
@@ -454,8 +468,21 @@ def run(case: Case, timeout: float) -> dict:
         notes.append("over 2 s / 200 MB")
     first_error = next((line for line in err.decode("utf-8", "replace").splitlines() if line.strip()), "")
     _cleanup(work)
-    return {"section": case.section, "input": case.name, "code": "timeout" if timed_out else code, "seconds": seconds,
+    return {"section": case.section, "input": case.name, "code": "timeout" if timed_out else shown_code, "seconds": seconds,
             "mb": mb, "traceback": traceback, "notes": "; ".join(notes), "stderr": first_error[:150]}
+
+
+def _kill_command(pid: int) -> None:
+    """SIGKILL the processes time(1) started (or the process itself when there is no wrapper)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in (children if TIME and children else [str(pid)]):
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
 
 
 def _cleanup(work: Path) -> None:
@@ -470,7 +497,7 @@ def _cleanup(work: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=float, default=20.0, help="seconds before a run is killed and reported as a hang")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a run is killed and reported as a hang")
     parser.add_argument("--only", default="", help="run only the inputs whose name or section contains this")
     parser.add_argument("--stderr", action="store_true", help="add the first line of stderr to each row")
     options = parser.parse_args()
@@ -489,6 +516,9 @@ def main() -> int:
     shutil.rmtree(scratch, ignore_errors=True)
     shutil.rmtree(WARM["folder"], ignore_errors=True)
     broken = [row for row in rows if row["traceback"] or row["notes"]]
+    if not rows:
+        print("no input matches --only")
+        return 2
     print(f"\n{len(rows)} inputs, {len(broken)} breaking a promise; worst {max(r['seconds'] for r in rows):.2f} s, "
           f"{max(r['mb'] for r in rows):.0f} MB")
     return 1 if broken else 0

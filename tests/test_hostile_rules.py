@@ -234,3 +234,23 @@ def test_the_first_and_last_years_still_give_answers(tmp_path):
     late = runner.invoke(app, ["check", "--charge-type", "topup", "--amount", "5", "--ago", "3h", "--cause", "unused-credits",
                                "--now", "8999-12-31T12:00:00Z", "--json"])
     assert late.exit_code == 0 and '"9000-' in late.output  # a deadline in the year after
+
+
+@pytest.mark.parametrize("escape", ["\\e[2J", "\\e]8;;https://evil.example\\aclick\\e]8;;\\a", "\\x07", "\\x9b31m", "\\0"])
+def test_a_control_character_in_rule_file_text_is_refused_where_it_is(tmp_path, escape):
+    path = tmp_path / "evil.yaml"
+    path.write_text(BASE.replace("title: Demo\n", f'title: "Demo {escape}"\n'))
+    result = runner.invoke(app, ["check", "--rules", str(path), "--amount", "5", "--fact", "kind=a"])
+    text = _one_sentence(result)
+    assert result.exit_code == 1 and f"{path}:4:8: error[control-character]" in text
+    assert "\x1b" not in text and "\x07" not in text  # the sentence names the character without sending it
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2ff), max_size=20))
+def test_no_parsed_text_holds_a_terminal_control_character(text):
+    quoted = '"' + text.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+    try:
+        document = read.parse(f"title: {quoted}\n", "t.yaml")
+    except read.YamlProblem:
+        return
+    assert not any(ord(char) < 32 and char not in "\t\n" or 0x7f <= ord(char) <= 0x9f for char in document.data["title"])

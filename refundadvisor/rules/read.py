@@ -29,6 +29,9 @@ MAX_NUMBER_CHARS = 100  # a number longer than this is a mistake (and Python's i
 _STD = "tag:yaml.org,2002:"
 _BOOL_WORDS = {"true", "false", "True", "False", "TRUE", "FALSE"}
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
+# Control characters a terminal acts on (ESC starts colour, cursor and OSC 8 link sequences, BEL
+# rings, C1 controls do the same on some terminals); YAML lets a quoted "\e" or "\x07" write them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -228,6 +231,11 @@ class _Builder:
         tag = node.tag
         self.document.raw[ypath] = node.value
         if tag == _STD + "str" or tag == _STD + "timestamp":
+            found = _CONTROL.search(node.value)
+            if found:
+                raise self.problem(node, "control-character",
+                                   f"the text holds the control character {found.group(0)!r} (a terminal would act on it: "
+                                   "clear the screen, hide a link); remove it")
             return node.value  # dates stay strings
         if tag == _STD + "null":
             return None
