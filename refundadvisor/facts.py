@@ -104,6 +104,8 @@ class Facts(NamedTuple):
 def parse_number(text: str, fact: str = "amount") -> Decimal:
     """Parse a plain decimal number such as 12.50 (a leading $ is allowed)."""
     cleaned = str(text).strip().lstrip("$").strip()
+    if len(cleaned) > SHOWN_LIMIT:  # no amount needs more characters; Decimal would take a million digits
+        raise FactError(fact, f"{shown_value(text)} is too long to be a number; write it like 12.50")
     if re.fullmatch(r"[-+]?\d+,\d{1,2}", cleaned):
         raise FactError(fact, f"{shown_value(text)} uses a comma as the decimal mark; write {cleaned.replace(',', '.')}")
     try:
@@ -125,7 +127,7 @@ def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
     number = Decimal(number)
     if not number.is_finite():
         raise FactError(fact, f"{shown_value(shown)} is not a finite number")
-    if abs(number) > MAX_NUMBER:
+    if number.copy_abs() > MAX_NUMBER:  # exact: abs() rounds to the context and can overflow
         raise FactError(fact, f"{shown_value(shown)} is too large to be a real charge")
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 30, never 3E+1
 
@@ -439,10 +441,7 @@ def _parse_answer(ruleset: RuleSet, key: Any, value: Any, now: datetime) -> Any:
             raise FactError(AGO_KEY, f"the rule file has no fact {CHARGE_TIME_FACT!r}")
         return ago(parse_duration(str(value)), now)
     if key not in ruleset.facts:
-        from difflib import get_close_matches
-
         known = [*ruleset.facts, AGO_KEY]
-        close = get_close_matches(str(key), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
+        hint = suggestion(key, known) or f"; known keys: {', '.join(known)}"
         raise FactError(str(key), f"unknown key {shown_value(key)}{hint}")
     return parse_value(ruleset.facts[key], value, now)

@@ -194,3 +194,21 @@ def test_the_edges_of_the_range_are_a_sentence_not_a_crash(ruleset):
     values = given(ruleset, charge_type="topup", amount="30", cause="unused-credits")
     assessment = advisor.advise(ruleset, {**values, "charged_at": parse_charge_time("1h", now)}, now)
     assert assessment.deadlines and all(deadline.closes_at.year == 9000 for deadline in assessment.deadlines)
+
+
+@for_all(st.one_of(st.text(max_size=30), st.from_regex(r"\A[-+$ ]?[0-9]{0,400}([.,][0-9]{0,400})?([eE][-+]?[0-9]{1,12})?\Z",
+                                                        fullmatch=True), st.just("9" * 1_000_000)))
+def test_any_amount_text_is_a_sane_number_or_one_fact_error(ruleset, text):
+    try:
+        amount = parse_number(text)
+    except FactError as error:
+        assert len(str(error)) < 300
+        return
+    assert amount.copy_abs() <= Decimal("1e12")
+    values = given(ruleset, charge_type="topup", cause="unused-credits", charged_at="3h")
+    try:
+        resolved = resolve(ruleset, {**values, "amount": amount}, NOW)
+    except FactError:
+        return  # a bound of the rule file (no negative amounts)
+    advisor.advise(ruleset, dict(values, amount=amount), NOW)  # and the engine's arithmetic copes
+    assert resolved.values["amount"] == amount
