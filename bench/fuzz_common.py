@@ -114,6 +114,8 @@ class Runner:
     def __post_init__(self):
         from refundadvisor import cli  # imported once, before forking: each child starts warm
 
+        (self.workdir / "cwd").mkdir(parents=True, exist_ok=True)
+
         self._cli = cli
 
     def run_all(self, vectors: list, on_result=None) -> list[Outcome]:
@@ -167,6 +169,8 @@ class Runner:
             error = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             for source, target in ((stdin, 0), (out, 1), (error, 2)):
                 os.dup2(source, target)
+            # relative paths in a vector (an --output, a --history) land in the scratch folder
+            os.chdir(self.workdir / "cwd")
             os.environ.clear()
             os.environ.update(self.env)
             time.tzset()

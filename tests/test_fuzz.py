@@ -42,7 +42,11 @@ def test_mutated_rule_files_are_valid_or_a_located_error(tmp_path):
 def test_random_command_lines_over_check_draft_and_rules(tmp_path):
     work = [vector for vector in fuzz_argv.vectors(400, SEED, tmp_path) if vector[0] and vector[0][0] in OWN][:40]
     assert len(work) == 40
+    work.append((["draft", "--charge-type", "topup", "--amount", "5", "--ago", "3h", "--cause", "unused-credits",
+                  "--output", "relative-output.txt"], ""))
+    before = set(os.listdir(ROOT))
     outcomes = _runner(tmp_path).run_all(work)
+    assert set(os.listdir(ROOT)) == before  # relative paths land in the scratch folder, not the checkout
     report, failed = summary("fuzz_argv", SEED, outcomes, 0)
     assert failed == 0, report
     assert any(outcome.code == 0 for outcome in outcomes) and any(outcome.code == 2 for outcome in outcomes)
