@@ -254,3 +254,15 @@ def test_no_parsed_text_holds_a_terminal_control_character(text):
     except read.YamlProblem:
         return
     assert not any(ord(char) < 32 and char not in "\t\n" or 0x7f <= ord(char) <= 0x9f for char in document.data["title"])
+
+
+def test_an_over_long_config_home_falls_back_and_anything_at_the_config_path_is_reported(isolated_home, monkeypatch):
+    from refundadvisor.paths import rules_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/tmp/" + "a" * 5000)
+    assert rules_path()[1] == "bundled"  # no file can be there: the system cannot even look the path up
+    assert runner.invoke(app, CHECK).exit_code == 0
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(isolated_home / ".config"))
+    (isolated_home / ".config" / "refundadvisor" / "rules.yaml").mkdir(parents=True)
+    result = runner.invoke(app, CHECK)  # a folder where the user's rule file goes is said, not skipped
+    assert result.exit_code == 1 and "is a directory" in _one_sentence(result)
