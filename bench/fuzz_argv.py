@@ -33,6 +33,11 @@ PLAUSIBLE = {
     "--concurrency": ["1", "4"], "--timeout": ["0.5", "1"], "--input-format": ["csv", "jsonl"], "--summary": ["short"],
 }
 SHELLS = ["bash", "zsh", "fish", "powershell", "tcsh"]
+# The environment the program reads, set to hostile values now and then (never a NUL: an
+# environment cannot hold one).
+ENVIRONMENT = ["REFUNDADVISOR_RULES", "REFUNDADVISOR_PLATFORM", "REFUNDADVISOR_HOME", "REFUNDADVISOR_NO_INPUT",
+               "REFUNDADVISOR_NO_CACHE", "REFUNDADVISOR_API_URL", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME",
+               "TZ", "COLUMNS", "NO_COLOR", "FORCE_COLOR", "TERM", "OPENROUTER_API_KEY", "OPENAI_API_KEY"]
 
 
 def commands() -> list[tuple[list[str], list]]:
@@ -55,7 +60,7 @@ def commands() -> list[tuple[list[str], list]]:
     return found
 
 
-def make_vector(rng: random.Random, table, paths: list[str], stdin_files: list[str]) -> tuple[list[str], str]:
+def make_vector(rng: random.Random, table, paths: list[str], stdin_files: list[str]) -> tuple:
     path, params = rng.choice(table)
     args = list(path)
     options = [param for param in params if getattr(param, "opts", None) and param.opts[0].startswith("-")]
@@ -86,7 +91,11 @@ def make_vector(rng: random.Random, table, paths: list[str], stdin_files: list[s
     elif roll < 0.08:
         rng.shuffle(args)
     stdin = rng.choice(stdin_files) if rng.random() < 0.3 else ""
-    return args, stdin
+    env = {}
+    if rng.random() < 0.12:
+        for name in rng.sample(ENVIRONMENT, k=rng.randint(1, 2)):
+            env[name] = hostile_value(rng, paths).replace("\x00", "")
+    return args, stdin, env
 
 
 def stdin_files(workdir: Path) -> list[str]:
@@ -108,7 +117,7 @@ def stdin_files(workdir: Path) -> list[str]:
     return paths
 
 
-def vectors(count: int, seed: int, workdir: Path) -> list[tuple[list[str], str]]:
+def vectors(count: int, seed: int, workdir: Path) -> list[tuple]:
     rng = random.Random(seed)
     table = commands()
     paths = hostile_paths(workdir) + stdin_files(workdir)

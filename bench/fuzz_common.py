@@ -100,6 +100,7 @@ class Outcome:
     seconds: float
     stderr: str
     problem: str = ""  # "" when the run kept every promise
+    env: dict = field(default_factory=dict)  # what the vector set in the environment
 
 
 @dataclass
@@ -119,18 +120,20 @@ class Runner:
         self._cli = cli
 
     def run_all(self, vectors: list, on_result=None) -> list[Outcome]:
-        """Run every (args, stdin_path) pair; returns the outcomes in the same order."""
+        """Run every (args, stdin_path) or (args, stdin_path, env) vector; returns the outcomes in
+        the same order."""
         results: list[Optional[Outcome]] = [None] * len(vectors)
         running: dict[int, tuple] = {}
         pending = list(enumerate(vectors))
         while pending or running:
             while pending and len(running) < self.jobs:
-                index, (args, stdin_path) = pending.pop(0)
+                index, vector = pending.pop(0)
+                args, stdin_path, extra = (*vector, {})[:3]
                 err = self.workdir / f"err-{index}"
-                pid = self._start(args, stdin_path, err)
-                running[pid] = (index, args, err, time.monotonic())
+                pid = self._start(args, stdin_path, err, extra)
+                running[pid] = (index, args, err, time.monotonic(), extra)
             time.sleep(0.002)
-            for pid, (index, args, err, started) in list(running.items()):
+            for pid, (index, args, err, started, extra) in list(running.items()):
                 done, status = os.waitpid(pid, os.WNOHANG)
                 elapsed = time.monotonic() - started
                 if done == 0 and elapsed < self.timeout:
@@ -144,13 +147,13 @@ class Runner:
                     code = os.waitstatus_to_exitcode(status)
                 del running[pid]
                 stderr = _read(err)
-                outcome = Outcome(list(args), code, elapsed, stderr, _judge(code, stderr, self.timeout))
+                outcome = Outcome(list(args), code, elapsed, stderr, _judge(code, stderr, self.timeout), extra)
                 results[index] = outcome
                 if on_result:
                     on_result(index, outcome)
         return results  # type: ignore[return-value]
 
-    def _start(self, args: list, stdin_path: Optional[str], err: Path) -> int:
+    def _start(self, args: list, stdin_path: Optional[str], err: Path, extra: dict) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -173,6 +176,7 @@ class Runner:
             os.chdir(self.workdir / "cwd")
             os.environ.clear()
             os.environ.update(self.env)
+            os.environ.update(extra)
             time.tzset()
             sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="surrogateescape")
             sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="strict")
@@ -279,5 +283,7 @@ def summary(title: str, seed: int, outcomes: list[Outcome], seconds: float) -> t
              + f"; {len(failed)} failed in {len(classes)} classes"]
     for key, members in sorted(classes.items(), key=lambda item: -len(item[1])):
         example = members[0]
-        lines.append(f"- {len(members)} x {key}\n    e.g. refundadvisor {shown_args(example.args)}\n    {last_line(example.stderr)[:160]}")
+        env = " ".join(f"{name}={value[:40]!r}" for name, value in example.env.items())
+        lines.append(f"- {len(members)} x {key}\n    e.g. {env + ' ' if env else ''}refundadvisor {shown_args(example.args)}"
+                     f"\n    {last_line(example.stderr)[:160]}")
     return "\n".join(lines), len(failed)

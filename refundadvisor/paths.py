@@ -100,7 +100,8 @@ class UnknownPlatform(ValueError):
     def __init__(self, name: str, source: str):
         self.name, self.source = name, source
         known = ", ".join(bundled_platforms())
-        super().__init__(f"{source}: no bundled rule file for platform {name!r}; bundled: {known} "
+        shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
+        super().__init__(f"{source}: no bundled rule file for platform {shown}; bundled: {known} "
                          "(or give any rule file with --rules)")
 
 
