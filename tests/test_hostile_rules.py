@@ -266,3 +266,14 @@ def test_an_over_long_config_home_falls_back_and_anything_at_the_config_path_is_
     (isolated_home / ".config" / "refundadvisor" / "rules.yaml").mkdir(parents=True)
     result = runner.invoke(app, CHECK)  # a folder where the user's rule file goes is said, not skipped
     assert result.exit_code == 1 and "is a directory" in _one_sentence(result)
+
+
+def test_an_error_past_a_hundred_warnings_still_makes_the_file_unusable(tmp_path):
+    idle = "".join(f"  - {{id: idle-{index}, why: w, source: doc, when: {{fact: kind, eq: a}}}}\n" for index in range(150))
+    text = BASE.replace("rules:\n", "rules:\n" + idle)  # 150 no-effect warnings, reported as the rules are read
+    path = tmp_path / "late.yaml"
+    path.write_text(text.replace("expect: {band: high", "expect: {band: nope"))  # one error in the tests, read after
+    result = runner.invoke(app, ["rules", "validate", str(path)])
+    assert result.exit_code == 1 and "error[too-many-problems]" in result.stdout
+    path.write_text(text)
+    assert runner.invoke(app, ["rules", "validate", str(path)]).exit_code == 0  # warnings alone: usable

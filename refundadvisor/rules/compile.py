@@ -133,6 +133,7 @@ class _Compiler:
         self.checklist_ids: tuple[str, ...] = ()
         self.own_facts: Optional[set] = None  # facts the asked-for file declares itself (None: all)
         self.unreported = 0  # problems beyond MAX_PROBLEMS: counted, not listed
+        self.unreported_errors = 0
 
     def did_you_mean(self, word: Any, options) -> str:
         """A hint while problems are still being listed; none once they are only counted."""
@@ -142,6 +143,7 @@ class _Compiler:
     def report(self, severity: str, ypath: tuple, code: str, message: str, at_key: bool = False) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
             self.unreported += 1
+            self.unreported_errors += severity == "error"  # still makes the file unusable
             return
         mark = self.doc.key_marks.get(ypath) if at_key else None
         mark = mark or self.doc.mark(ypath)
@@ -296,7 +298,7 @@ class _Compiler:
         tests = tuple(test for test in tests if test is not None)
         other_conditions = [item.when for item in (*deadlines, *estimates) if item.when is not None]
         self.unused_warnings(rules, checklist, always_checklist, other_conditions)
-        if any(problem.severity == "error" for problem in self.problems):
+        if self.unreported_errors or any(problem.severity == "error" for problem in self.problems):
             return None
         return RuleSet(
             path=self.doc.path, sha256="", platform=platform, title=title, currency=currency,
