@@ -17,7 +17,7 @@ from refundadvisor.cli import app
 from refundadvisor.rules import read
 from refundadvisor.rules.problems import RulesError
 
-from helpers import ROOT
+from helpers import NOW, ROOT
 
 runner = CliRunner()
 BASE = (ROOT / "tests" / "rules_corpus" / "base.yaml.txt").read_text()
@@ -277,3 +277,13 @@ def test_an_error_past_a_hundred_warnings_still_makes_the_file_unusable(tmp_path
     assert result.exit_code == 1 and "error[too-many-problems]" in result.stdout
     path.write_text(text)
     assert runner.invoke(app, ["rules", "validate", str(path)]).exit_code == 0  # warnings alone: usable
+
+
+def test_an_interview_answer_of_odd_digits_asks_again(ruleset, capsys):
+    from refundadvisor.interview import Interview
+
+    answers = iter(["²", "9" * 5000, "1" * 5000 + ",2", "٣", "0", "1"])
+    interview = Interview(ruleset, NOW, read=lambda prompt: next(answers))
+    assert interview.ask(ruleset.facts["charge_type"], {}) == ruleset.facts["charge_type"].choices[0].id
+    said = capsys.readouterr().err
+    assert said.count("is not a valid charge type") == 5 and "Traceback" not in said
