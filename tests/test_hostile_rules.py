@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from refundadvisor import rules
 from refundadvisor.cli import app
 from refundadvisor.rules import read
+from refundadvisor.facts import parse_value
 from refundadvisor.rules.problems import RulesError
 
 from helpers import NOW, ROOT
@@ -287,3 +288,20 @@ def test_an_interview_answer_of_odd_digits_asks_again(ruleset, capsys):
     assert interview.ask(ruleset.facts["charge_type"], {}) == ruleset.facts["charge_type"].choices[0].id
     said = capsys.readouterr().err
     assert said.count("is not a valid charge type") == 5 and "Traceback" not in said
+
+
+FALLBACK = {"choice": None, "choices": "none", "number": "5", "integer": "1", "boolean": "yes", "time": "3h"}
+
+
+@given(st.data())
+def test_any_typed_answer_to_any_question_is_taken_or_asked_again(ruleset, data):
+    from refundadvisor.interview import BACK_WORDS, HELP_WORDS, UNKNOWN_WORDS, Interview
+
+    spec = data.draw(st.sampled_from(list(ruleset.facts.values())))
+    typed = data.draw(st.lists(st.one_of(st.text(max_size=12), st.from_regex(r"\A[0-9²٣,. -]{1,12}\Z", fullmatch=True),
+                                         st.sampled_from(["9" * 5000, "1e999999", "0001-01-01", "9999-12-31T23:59"])),
+                               max_size=4))
+    typed = [text for text in typed if text.strip() and text.strip().lower() not in (*BACK_WORDS, *HELP_WORDS, *UNKNOWN_WORDS)]
+    answers = iter([*typed, FALLBACK[spec.type] or spec.choices[0].id])
+    interview = Interview(ruleset, NOW, read=lambda prompt: next(answers))
+    interview.ask(spec, {"amount": parse_value(ruleset.facts["amount"], "100", NOW)})  # never raises but to go back
