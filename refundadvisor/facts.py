@@ -21,6 +21,14 @@ MAX_NUMBER = Decimal("1e12")
 # A charge a minute "in the future" is clock skew between machines, not a typo.
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
+# The moments refundadvisor works with (charges, --now, history dates): far wider than any real
+# charge, and far enough inside the calendar's ends (years 1 and 9999) that a deadline or a window
+# from a rule file (at most MAX_SPAN_DAYS long, checked when the file is validated) never leaves it.
+FIRST_MOMENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LAST_MOMENT = datetime(9000, 1, 1, tzinfo=timezone.utc)
+MAX_SPAN_DAYS = 36500  # a hundred years
+MOMENTS_SHOWN = f"{FIRST_MOMENT.year} to {LAST_MOMENT.year - 1}"
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m)", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[wdhm]\s*)+$", re.IGNORECASE)
 _UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
@@ -96,6 +104,8 @@ class Facts(NamedTuple):
 def parse_number(text: str, fact: str = "amount") -> Decimal:
     """Parse a plain decimal number such as 12.50 (a leading $ is allowed)."""
     cleaned = str(text).strip().lstrip("$").strip()
+    if len(cleaned) > SHOWN_LIMIT:  # no amount needs more characters; Decimal would take a million digits
+        raise FactError(fact, f"{shown_value(text)} is too long to be a number; write it like 12.50")
     if re.fullmatch(r"[-+]?\d+,\d{1,2}", cleaned):
         raise FactError(fact, f"{shown_value(text)} uses a comma as the decimal mark; write {cleaned.replace(',', '.')}")
     try:
@@ -117,7 +127,7 @@ def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
     number = Decimal(number)
     if not number.is_finite():
         raise FactError(fact, f"{shown_value(shown)} is not a finite number")
-    if abs(number) > MAX_NUMBER:
+    if number.copy_abs() > MAX_NUMBER:  # exact: abs() rounds to the context and can overflow
         raise FactError(fact, f"{shown_value(shown)} is too large to be a real charge")
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 30, never 3E+1
 
@@ -184,25 +194,50 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
+def in_range(moment: datetime) -> bool:
+    """Whether a (timezone-aware) moment lies within the dates refundadvisor works with."""
+    return FIRST_MOMENT <= moment < LAST_MOMENT
+
+
+def parse_moment(text: str, what: str) -> datetime:
+    """An ISO 8601 date or date-time (no offset means local time) as a UTC moment within the
+    dates refundadvisor works with; FactError naming ``what`` otherwise."""
+    try:
+        moment = datetime.fromisoformat(str(text).strip().replace("z", "Z"))
+    except ValueError:
+        raise FactError(what, f"{shown_value(text)} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z") from None
+    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
+        moment = (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None or not in_range(moment):
+        raise FactError(what, f"{shown_value(text)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
+    return moment
+
+
 def parse_charge_time(text: str, now: datetime) -> ChargeTime:
     """An ISO 8601 date or date-time (no offset means local time), or a duration ago."""
     text = str(text).strip()
     if _DURATION.match(text):
         return ago(parse_duration(text), now)
+    date_only = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = date.fromisoformat(text)
-            start = datetime.combine(day, time(0, 0)).astimezone()
-            end = datetime.combine(day, time(23, 59, 59)).astimezone()
-            charge = ChargeTime(start.astimezone(timezone.utc), False, end.astimezone(timezone.utc))
-        else:
-            moment = datetime.fromisoformat(text.replace("z", "Z"))
-            if moment.tzinfo is None:
-                moment = moment.astimezone()  # local time, with the DST rule of that date
-            charge = ChargeTime(moment.astimezone(timezone.utc), True)
-    except (ValueError, OverflowError, OSError):
+        written = date.fromisoformat(text) if date_only else datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is not a date or time; write 2026-11-29, 2026-11-29T14:30 "
                                           "or how long ago, like 5h or 3d") from None
+    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
+        if date_only:
+            start = datetime.combine(written, time(0, 0)).astimezone()
+            end = datetime.combine(written, time(23, 59, 59)).astimezone()
+            charge = ChargeTime(start.astimezone(timezone.utc), False, end.astimezone(timezone.utc))
+        else:
+            moment = written if written.tzinfo is not None else written.astimezone()  # local time, that date's DST rule
+            charge = ChargeTime(moment.astimezone(timezone.utc), True)
+    except (ValueError, OverflowError, OSError):
+        charge = None
+    if charge is None or not in_range(charge.at) or not in_range(charge.day_end or charge.at):
+        raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
     if charge.at > now + FUTURE_TOLERANCE:
         raise FactError(CHARGE_TIME_FACT, f"{shown_value(text)} is in the future; give the time of a charge that has happened")
     return charge
@@ -211,9 +246,12 @@ def parse_charge_time(text: str, now: datetime) -> ChargeTime:
 def ago(duration: timedelta, now: datetime) -> ChargeTime:
     """The charge time ``duration`` before ``now``."""
     try:
-        return ChargeTime((now - duration).astimezone(timezone.utc), True)
+        moment = (now - duration).astimezone(timezone.utc)
     except OverflowError:
-        raise FactError(CHARGE_TIME_FACT, "that is further back than any charge could be") from None
+        moment = None
+    if moment is None or not in_range(moment):
+        raise FactError(AGO_KEY, f"that is further back than any charge could be (before {FIRST_MOMENT.year})")
+    return ChargeTime(moment, True)
 
 
 def parse_value(spec: FactSpec, value: Any, now: datetime) -> Any:
@@ -279,6 +317,8 @@ def resolve(ruleset: RuleSet, given: Mapping[str, Any], now: datetime, origin: M
     Raises MissingFacts for relevant facts without a value or default, FactError for a value
     outside its bounds. ``origin`` names where given facts came from (default: "given").
     """
+    if not in_range(now):
+        raise FactError("now", f"{now.isoformat()} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
     steps, bounded = _fact_plan(ruleset)
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
@@ -401,10 +441,7 @@ def _parse_answer(ruleset: RuleSet, key: Any, value: Any, now: datetime) -> Any:
             raise FactError(AGO_KEY, f"the rule file has no fact {CHARGE_TIME_FACT!r}")
         return ago(parse_duration(str(value)), now)
     if key not in ruleset.facts:
-        from difflib import get_close_matches
-
         known = [*ruleset.facts, AGO_KEY]
-        close = get_close_matches(str(key), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(known)}"
+        hint = suggestion(key, known) or f"; known keys: {', '.join(known)}"
         raise FactError(str(key), f"unknown key {shown_value(key)}{hint}")
     return parse_value(ruleset.facts[key], value, now)

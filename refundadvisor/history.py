@@ -125,11 +125,17 @@ def _time(value: Any, name: str) -> Optional[str]:
         return None
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.astimezone()
-        return utc_text(moment)
-    except (ValueError, OverflowError):  # not a date, or a date that leaves years 1-9999 in UTC
-        raise BadEntry(name, f"{_shown(value)} is not an ISO 8601 date or date-time between years 1 and 9999") from None
+    except ValueError:
+        raise BadEntry(name, f"{_shown(value)} is not an ISO 8601 date or date-time") from None
+    from .facts import MOMENTS_SHOWN, in_range
+
+    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
+        moment = (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        moment = None
+    if moment is None or not in_range(moment):
+        raise BadEntry(name, f"{_shown(value)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
+    return utc_text(moment)
 
 
 def check_entry(values: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ carries only the verdict (``refundadvisor > verdict.txt`` still asks at the term
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime, time
 from typing import Any, Callable, Optional
@@ -53,6 +54,9 @@ def _default_reader(screen) -> Reader:
         return line.rstrip("\r\n")
 
     return read
+
+
+_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class Interview:
@@ -264,7 +268,8 @@ class Interview:
         if not spec.choices:
             return answer
         parts = [part.strip() for part in answer.split(",")]
-        ids = [spec.choices[int(part) - 1].id if part.isdigit() and 1 <= int(part) <= len(spec.choices) else part
+        # plain ASCII digits, a few of them: int() refuses '²' and 4,300 digits with a ValueError
+        ids = [spec.choices[int(part) - 1].id if _NUMBER.fullmatch(part) and 1 <= int(part) <= len(spec.choices) else part
                for part in parts]
         return ",".join(ids)
 

@@ -100,7 +100,8 @@ class UnknownPlatform(ValueError):
     def __init__(self, name: str, source: str):
         self.name, self.source = name, source
         known = ", ".join(bundled_platforms())
-        super().__init__(f"{source}: no bundled rule file for platform {name!r}; bundled: {known} "
+        shown = repr(name) if len(name) <= 60 else f"{name[:40]!r}... ({len(name)} characters)"
+        super().__init__(f"{source}: no bundled rule file for platform {shown}; bundled: {known} "
                          "(or give any rule file with --rules)")
 
 
@@ -125,6 +126,8 @@ def rules_path(explicit: Optional[str] = None, env: Mapping[str, str] = os.envir
     if env.get(PLATFORM_ENV):
         return str(platform_path(env[PLATFORM_ENV], PLATFORM_ENV)), PLATFORM_ENV
     user = config_dir(env) / "rules.yaml"
-    if is_regular_file(str(user)):  # False for a FIFO, or a path too long for the system
+    # anything there is the user's choice, and the loader says what is wrong with a FIFO, a
+    # folder or a dangling link; lexists is False for a path the system cannot even look up
+    if os.path.lexists(user):
         return str(user), "user config"
     return str(platform_path(default_platform())), "bundled"

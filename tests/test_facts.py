@@ -138,3 +138,77 @@ def test_bounds(ruleset, values, says):
     base = dict(charge_type="topup", amount="30", charged_at="2h", cause="unused-credits")
     with pytest.raises(FactError, match=says):
         resolve(ruleset, given(ruleset, **{**base, **values}), NOW)
+
+
+# -- dates at the calendar's edges (issue 15): property tests --------------------------------------
+
+from hypothesis import given as for_all, strategies as st  # noqa: E402
+
+from refundadvisor import advisor  # noqa: E402
+from refundadvisor.facts import FIRST_MOMENT, LAST_MOMENT, in_range, parse_moment  # noqa: E402
+
+ANY_MOMENT = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59),
+                          timezones=st.one_of(st.none(), st.timezones(), st.just(timezone.utc)))
+EDGES = st.sampled_from(["0001-01-01", "0001-01-01T00:00:00+05:00", "9999-12-31", "9999-12-31T23:59:59-05:00",
+                         "1899-12-31T23:59:59Z", "1900-01-01T00:00:00Z", "8999-12-31T23:59:59Z", "9000-01-01T00:00:00Z"])
+MOMENT_TEXT = st.one_of(ANY_MOMENT.map(datetime.isoformat), ANY_MOMENT.map(lambda moment: moment.date().isoformat()), EDGES)
+DURATION = st.builds(lambda count, unit: f"{count}{unit}", st.integers(min_value=0, max_value=10 ** 8), st.sampled_from("mhdw"))
+
+
+@for_all(MOMENT_TEXT)
+def test_any_now_is_a_moment_in_range_or_one_fact_error(text):
+    try:
+        moment = parse_moment(text, "--now")
+    except FactError as error:
+        assert str(error).startswith(repr(text)[:20]) and ("outside the years" in str(error) or "ISO 8601" in str(error))
+        return
+    assert moment.tzinfo is not None and in_range(moment)
+
+
+@for_all(MOMENT_TEXT, st.one_of(MOMENT_TEXT, DURATION))
+def test_any_charge_time_at_any_now_gives_a_verdict_with_deadlines_or_one_fact_error(ruleset, now_text, charge_text):
+    try:
+        now = parse_moment(now_text, "--now")
+        charge = parse_charge_time(charge_text, now)
+    except FactError:
+        return
+    assert FIRST_MOMENT <= charge.at <= now + timedelta(minutes=1) < LAST_MOMENT + timedelta(minutes=1)
+    values = given(ruleset, charge_type="topup", amount="30", cause="unused-credits")
+    assessment = advisor.advise(ruleset, {**values, "charged_at": charge}, now)
+    for deadline in assessment.deadlines:  # every deadline lands on the calendar
+        assert deadline.closes_at.year <= 9999 and deadline.closed == (now > deadline.closes_at)
+    from refundadvisor.calendar import deadlines_ics
+
+    deadlines_ics(assessment)  # and can be written as a calendar file
+
+
+def test_the_edges_of_the_range_are_a_sentence_not_a_crash(ruleset):
+    with pytest.raises(FactError, match="outside the years refundadvisor works with"):
+        parse_moment("9999-12-31", "--now")
+    with pytest.raises(FactError, match="outside the years"):
+        parse_moment("0001-01-01", "--now")
+    with pytest.raises(FactError, match="further back than any charge could be"):
+        parse_charge_time("5w", datetime(1900, 1, 2, tzinfo=timezone.utc))
+    # the last moment there is still gives a verdict, its deadlines a year on
+    now = parse_moment("8999-12-31T23:00:00Z", "--now")
+    values = given(ruleset, charge_type="topup", amount="30", cause="unused-credits")
+    assessment = advisor.advise(ruleset, {**values, "charged_at": parse_charge_time("1h", now)}, now)
+    assert assessment.deadlines and all(deadline.closes_at.year == 9000 for deadline in assessment.deadlines)
+
+
+@for_all(st.one_of(st.text(max_size=30), st.from_regex(r"\A[-+$ ]?[0-9]{0,400}([.,][0-9]{0,400})?([eE][-+]?[0-9]{1,12})?\Z",
+                                                        fullmatch=True), st.just("9" * 1_000_000)))
+def test_any_amount_text_is_a_sane_number_or_one_fact_error(ruleset, text):
+    try:
+        amount = parse_number(text)
+    except FactError as error:
+        assert len(str(error)) < 300
+        return
+    assert amount.copy_abs() <= Decimal("1e12")
+    values = given(ruleset, charge_type="topup", cause="unused-credits", charged_at="3h")
+    try:
+        resolved = resolve(ruleset, {**values, "amount": amount}, NOW)
+    except FactError:
+        return  # a bound of the rule file (no negative amounts)
+    advisor.advise(ruleset, dict(values, amount=amount), NOW)  # and the engine's arithmetic copes
+    assert resolved.values["amount"] == amount

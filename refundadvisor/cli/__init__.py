@@ -172,11 +172,12 @@ def parse_now(text: Optional[str]) -> datetime:
     """The moment to evaluate at: now, or --now for a reproducible run."""
     if not text:
         return datetime.now(timezone.utc)
+    from ..facts import FactError, parse_moment
+
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(f"--now: {text!r} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z") from None
-    return (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
+        return parse_moment(text, "--now")
+    except FactError as error:
+        raise CliError(f"--now: {error}") from None
 
 
 def band_index(ruleset, band_id: Optional[str]) -> Optional[int]:

@@ -32,7 +32,7 @@ from ..paths import cache_dir, data_dir, is_regular_file
 NO_CACHE_ENV = "REFUNDADVISOR_NO_CACHE"
 MAX_BYTES = 2 * 1024 * 1024  # the same limit as read.MAX_BYTES
 ENTRY_LIMIT = 16 * 1024 * 1024
-CODEC = 1  # bump when the encoding below changes
+CODEC = 2  # bump when the encoding below changes, or what validation accepts (2: issue 15 bounds)
 
 # The only types an entry can rebuild.
 _TYPES = {cls.__name__: cls for cls in (
@@ -68,11 +68,7 @@ def load(path: str, slim: bool = False):
 
     if os.environ.get(NO_CACHE_ENV) or not is_regular_file(path):
         return compiled()  # the full loader says what is wrong with an odd path
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except (OSError, ValueError):
-        data = b""
+    data = _read_regular(path, MAX_BYTES + 1)
     if not data or len(data) > MAX_BYTES:
         return compiled()
     secret = _secret()
@@ -85,6 +81,29 @@ def load(path: str, slim: bool = False):
     if secret is not None and entry_file is not None and ruleset.layers and ruleset.layers[0][1] == _sha(data):
         _write(entry_file, ruleset, secret)
     return ruleset
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a regular file; b"" for anything else (a FIFO, a device, a folder,
+    a missing or unreadable file). The type is checked on the descriptor, opened without blocking,
+    so nothing swapped in between the check and the read can hang the run."""
+    import stat
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return b""
+        with os.fdopen(descriptor, "rb") as handle:
+            descriptor = -1
+            return handle.read(limit)
+    except OSError:
+        return b""
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)
 
 
 def _sha(data: bytes) -> str:
@@ -110,9 +129,16 @@ def _secret() -> Optional[bytes]:
                 secret = handle.read(128)
             if len(secret) >= 32:
                 return secret
+        elif os.path.lexists(key_file):
+            return None  # a FIFO, folder or link there: opening it could block; cache nothing
         key_file.parent.mkdir(parents=True, exist_ok=True)
         secret = os.urandom(32)
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        # O_NONBLOCK: should a FIFO appear there meanwhile, the open fails instead of waiting for a reader
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_NONBLOCK", 0), 0o600)
+        if not is_regular_file(str(key_file)):
+            os.close(descriptor)
+            return None
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(secret)
         return secret
@@ -127,22 +153,16 @@ def _signature(secret: bytes, payload: bytes) -> str:
 def _read(entry_file: Path, secret: bytes):
     """A verified entry's rule set, or None (missing, foreign, stale, edited or unreadable)."""
     try:
-        if not is_regular_file(str(entry_file)):
-            return None
-        with open(entry_file, "rb") as handle:
-            raw = handle.read(ENTRY_LIMIT + 1)
-        if len(raw) > ENTRY_LIMIT:
+        raw = _read_regular(str(entry_file), ENTRY_LIMIT + 1)
+        if not raw or len(raw) > ENTRY_LIMIT:
             return None
         signature, _, payload = raw.partition(b"\n")
         if not hmac.compare_digest(signature.decode("ascii", "replace"), _signature(secret, payload)):
             return None
         entry = json.loads(payload, object_hook=_rebuild)
         for layer_path, layer_sha in entry["layers"]:
-            if not is_regular_file(layer_path):
+            if _sha(_read_regular(layer_path, MAX_BYTES + 1)) != layer_sha:
                 return None
-            with open(layer_path, "rb") as handle:
-                if _sha(handle.read(MAX_BYTES + 1)) != layer_sha:
-                    return None
         ruleset = entry["ruleset"]
     except Exception:  # noqa: BLE001 - any surprise in a cache entry means: compile instead
         return None

@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from . import read
@@ -43,6 +43,7 @@ from ..model import (
     describe_effect,
 )
 from .problems import Problem, RulesError
+from ..facts import MAX_SPAN_DAYS, MOMENTS_SHOWN, in_range
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -67,10 +68,45 @@ def format_ypath(ypath: tuple) -> str:
     return text
 
 
+# Bounds that keep validating any file linear in its size: problems reported (the rest are
+# counted) and the options a did-you-mean compares against (a real file has a few dozen).
+MAX_PROBLEMS = 100
+MAX_SUGGESTION_OPTIONS = 500
+SHOWN_CHARS = 60
+
+
 def did_you_mean(word: Any, options) -> str:
-    """A ' (did you mean 'x'?)' hint, or ''."""
+    """A ' (did you mean 'x'?)' hint, or '' (always '' for a long word or too many options,
+    where a comparison with each would cost more than the hint is worth)."""
+    if not isinstance(word, (str, int)) or isinstance(word, bool) or len(str(word)) > SHOWN_CHARS:
+        return ""
+    options = list(options)
+    if len(options) > MAX_SUGGESTION_OPTIONS:
+        return ""
     close = difflib.get_close_matches(str(word), [str(option) for option in options], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def quoted(value: Any) -> str:
+    """A value from the file as a message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS - 12]}... ({len(text)} characters)"
+
+
+def listed(items, limit: int = 12) -> str:
+    """Ids joined for a message: the first dozen, then how many more."""
+    items = [str(item) for item in items]
+    more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def is_among(value: Any, known) -> bool:
+    """Whether a value from the file is one of the known ids; False for a list or a mapping
+    where an id belongs (never a TypeError)."""
+    try:
+        return value in known
+    except TypeError:
+        return False
 
 
 def _is_number(value: Any) -> bool:
@@ -96,9 +132,19 @@ class _Compiler:
         self.is_base = False
         self.checklist_ids: tuple[str, ...] = ()
         self.own_facts: Optional[set] = None  # facts the asked-for file declares itself (None: all)
+        self.unreported = 0  # problems beyond MAX_PROBLEMS: counted, not listed
+        self.unreported_errors = 0
+
+    def did_you_mean(self, word: Any, options) -> str:
+        """A hint while problems are still being listed; none once they are only counted."""
+        return "" if len(self.problems) >= MAX_PROBLEMS else did_you_mean(word, options)
 
     # -- reporting ----------------------------------------------------------------------------
     def report(self, severity: str, ypath: tuple, code: str, message: str, at_key: bool = False) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.unreported += 1
+            self.unreported_errors += severity == "error"  # still makes the file unusable
+            return
         mark = self.doc.key_marks.get(ypath) if at_key else None
         mark = mark or self.doc.mark(ypath)
         self.problems.append(Problem(mark.path or self.doc.path, mark.line, mark.column, severity, code,
@@ -118,7 +164,7 @@ class _Compiler:
         if keys is not None:
             for key in value:
                 if key not in keys:
-                    self.error(ypath + (key,), "unknown-key", f"unknown key {key!r}{did_you_mean(key, keys)}", at_key=True)
+                    self.error(ypath + (key,), "unknown-key", f"unknown key {quoted(key)}{self.did_you_mean(key, keys)}", at_key=True)
         return value
 
     def listing(self, value: Any, ypath: tuple) -> list:
@@ -130,13 +176,13 @@ class _Compiler:
     def text(self, container: dict, key: str, ypath: tuple, required: bool = True, default: str = "") -> str:
         if key not in container:
             if required:
-                self.error(ypath, "missing-key", f"{key!r} is required")
+                self.error(ypath, "missing-key", f"{quoted(key)} is required")
             return default
         value = container[key]
         if not isinstance(value, str) or not value.strip():
             hint = ""
             if isinstance(value, bool):
-                hint = f" ({self.doc.raw.get(ypath + (key,), value)!r} was read as true/false: quote it)"
+                hint = f" ({quoted(self.doc.raw.get(ypath + (key,), value))} was read as true/false: quote it)"
             self.error(ypath + (key,), "type", f"expected text, got {_type_name(value)}{hint}")
             return default
         return value.strip()
@@ -144,13 +190,13 @@ class _Compiler:
     def identifier(self, container: dict, key: str, ypath: tuple) -> str:
         value = self.text(container, key, ypath)
         if value and not _ID.match(value):
-            self.error(ypath + (key,), "bad-id", f"{value!r} is not a valid id: use lowercase letters, digits, '-' and '_'")
+            self.error(ypath + (key,), "bad-id", f"{quoted(value)} is not a valid id: use lowercase letters, digits, '-' and '_'")
         return value
 
     def integer(self, container: dict, key: str, ypath: tuple, required: bool = True, default=None):
         if key not in container:
             if required:
-                self.error(ypath, "missing-key", f"{key!r} is required")
+                self.error(ypath, "missing-key", f"{quoted(key)} is required")
             return default
         value = container[key]
         if not isinstance(value, int) or isinstance(value, bool):
@@ -161,8 +207,8 @@ class _Compiler:
     def id_list(self, value: Any, ypath: tuple, known, what: str) -> tuple[str, ...]:
         items = []
         for index, item in enumerate(self.listing(value, ypath)):
-            if item not in known:
-                self.error(ypath + (index,), f"unknown-{what.replace(' ', '-')}", f"no {what} {item!r}{did_you_mean(item, known)}")
+            if not is_among(item, known):
+                self.error(ypath + (index,), f"unknown-{what.replace(' ', '-')}", f"no {what} {quoted(item)}{self.did_you_mean(item, known)}")
             else:
                 items.append(item)
         return tuple(items)
@@ -190,7 +236,7 @@ class _Compiler:
                 return match.group(0)
             known = [*self.params, *later]
             self.error(ypath, "unknown-placeholder",
-                       f"no parameter{' or fact' if later else ''} {name!r} for the placeholder {{{name}}}{did_you_mean(name, known)}")
+                       f"no parameter{' or fact' if later else ''} {quoted(name)} for the placeholder {{{name}}}{self.did_you_mean(name, known)}")
             return match.group(0)
 
         return _PLACEHOLDER.sub(replace, text)
@@ -243,7 +289,8 @@ class _Compiler:
                  "outcomes": list(outcomes), "checklist": list(checklist)}
         tests = [self.rule_test(entry, ("tests", index), known, None)
                  for index, entry in enumerate(self.listing(data.get("tests", []), ("tests",)))]
-        for index, entry in enumerate(data.get("rules") or []):
+        rule_entries = data.get("rules") if isinstance(data.get("rules"), list) else []  # else reported by rules()
+        for index, entry in enumerate(rule_entries):
             if isinstance(entry, dict) and "examples" in entry:
                 where = ("rules", index, "examples")
                 tests += [self.rule_test(example, where + (number,), known, entry.get("id"))
@@ -251,7 +298,7 @@ class _Compiler:
         tests = tuple(test for test in tests if test is not None)
         other_conditions = [item.when for item in (*deadlines, *estimates) if item.when is not None]
         self.unused_warnings(rules, checklist, always_checklist, other_conditions)
-        if any(problem.severity == "error" for problem in self.problems):
+        if self.unreported_errors or any(problem.severity == "error" for problem in self.problems):
             return None
         return RuleSet(
             path=self.doc.path, sha256="", platform=platform, title=title, currency=currency,
@@ -268,7 +315,7 @@ class _Compiler:
         name = self.text(section, "name", ypath, required=not self.is_base)
         verified = self.text(section, "verified_on", ypath, required=not self.is_base)
         if verified and not re.match(r"^\d{4}-\d{2}-\d{2}$", verified):
-            self.error(ypath + ("verified_on",), "date", f"{verified!r} is not a date written YYYY-MM-DD")
+            self.error(ypath + ("verified_on",), "date", f"{quoted(verified)} is not a date written YYYY-MM-DD")
         note = self.text(section, "note", ypath, required=False)
         sources: dict[str, Source] = {}
         for source_id, entry in self.mapping(section.get("sources"), ypath + ("sources",)).items():
@@ -277,7 +324,7 @@ class _Compiler:
             sureness = self.text(entry, "sureness", where)
             if sureness and sureness not in SURENESS:
                 self.error(where + ("sureness",), "unknown-sureness",
-                           f"sureness {sureness!r} is not one of {', '.join(SURENESS)}{did_you_mean(sureness, SURENESS)}")
+                           f"sureness {quoted(sureness)} is not one of {', '.join(SURENESS)}{self.did_you_mean(sureness, SURENESS)}")
             url = self.text(entry, "url", where, required=False) or None
             sources[str(source_id)] = Source(str(source_id), self.text(entry, "title", where), url, sureness)
         for param_name, entry in self.mapping(section.get("parameters", {}), ypath + ("parameters",)).items():
@@ -289,7 +336,7 @@ class _Compiler:
                 continue
             source = self.text(entry, "source", where)
             if source and source not in sources:
-                self.error(where + ("source",), "unknown-source", f"no source {source!r} in policy.sources{did_you_mean(source, sources)}")
+                self.error(where + ("source",), "unknown-source", f"no source {quoted(source)} in policy.sources{self.did_you_mean(source, sources)}")
             shown = self.doc.raw.get(where + ("value",), str(number))
             self.params[str(param_name)] = Parameter(str(param_name), number, shown, source,
                                                      self.text(entry, "meaning", where, required=False))
@@ -302,10 +349,10 @@ class _Compiler:
         for name, entry in section.items():
             where = ypath + (name,)
             if name in DERIVED_FACTS:
-                self.error(where, "reserved-fact", f"{name!r} is computed by refundadvisor and cannot be declared", at_key=True)
+                self.error(where, "reserved-fact", f"{quoted(name)} is computed by refundadvisor and cannot be declared", at_key=True)
                 continue
             if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
-                self.error(where, "bad-id", f"{name!r} is not a valid fact name: use lowercase letters, digits and '_'")
+                self.error(where, "bad-id", f"{quoted(name)} is not a valid fact name: use lowercase letters, digits and '_'")
                 continue
             entry = self.mapping(entry, where, FACT_KEYS)
             kind = self.text(entry, "type", where)
@@ -313,7 +360,7 @@ class _Compiler:
                 continue  # reported by text(): nothing below can be checked without a type
             if kind not in FACT_TYPES:
                 self.error(where + ("type",), "unknown-type",
-                           f"fact type {kind!r} is not one of {', '.join(FACT_TYPES)}{did_you_mean(kind, FACT_TYPES)}")
+                           f"fact type {quoted(kind)} is not one of {', '.join(FACT_TYPES)}{self.did_you_mean(kind, FACT_TYPES)}")
                 continue
             choices: tuple[Choice, ...] = ()
             if kind in ("choice", "choices"):
@@ -351,7 +398,7 @@ class _Compiler:
             entry = self.mapping(entry, where, ("id", "label"))
             choice_id = self.identifier(entry, "id", where)
             if choice_id in seen:
-                self.error(where + ("id",), "duplicate-id", f"choice {choice_id!r} is listed twice")
+                self.error(where + ("id",), "duplicate-id", f"choice {quoted(choice_id)} is listed twice")
             seen.add(choice_id)
             result.append(Choice(choice_id, self.text(entry, "label", where)))
         return tuple(result)
@@ -370,10 +417,10 @@ class _Compiler:
         if not ok:
             if kind in ("choice", "choices"):
                 wrong = value if not isinstance(value, list) else next((v for v in value if v not in spec.choice_ids()), value)
-                self.error(ypath, "unknown-choice", f"{wrong!r} is not a choice of {spec.name!r} "
-                           f"({', '.join(spec.choice_ids())}){did_you_mean(wrong, spec.choice_ids())}")
+                self.error(ypath, "unknown-choice", f"{quoted(wrong)} is not a choice of {quoted(spec.name)} "
+                           f"({listed(spec.choice_ids())}){self.did_you_mean(wrong, spec.choice_ids())}")
             else:
-                self.error(ypath, "type", f"{spec.name!r} is a {kind} fact; {_type_name(value)} does not fit")
+                self.error(ypath, "type", f"{quoted(spec.name)} is a {kind} fact; {_type_name(value)} does not fit")
         return ok
 
     def fact_default(self, spec: FactSpec, value: Any, ypath: tuple) -> dict:
@@ -389,10 +436,10 @@ class _Compiler:
         name = value.get("fact")
         other = self.facts.get(name) if isinstance(name, str) else None
         if other is None:
-            self.error(ypath + ("fact",), "unknown-fact", f"no fact {name!r}{did_you_mean(name, self.facts)}")
+            self.error(ypath + ("fact",), "unknown-fact", f"no fact {quoted(name)}{self.did_you_mean(name, self.facts)}")
             return None
         if other.type not in ("number", "integer") or spec.type not in ("number", "integer"):
-            self.error(ypath + ("fact",), "type", f"{spec.name!r} can only refer to a number fact, and {name!r} is a {other.type} fact")
+            self.error(ypath + ("fact",), "type", f"{quoted(spec.name)} can only refer to a number fact, and {quoted(name)} is a {other.type} fact")
             return None
         return name
 
@@ -415,7 +462,7 @@ class _Compiler:
             entry = self.mapping(entry, where, ("id", "item", "why", "evidence", "placeholder"))
             item_id = self.identifier(entry, "id", where)
             if item_id in items:
-                self.error(where + ("id",), "duplicate-id", f"checklist item {item_id!r} is listed twice")
+                self.error(where + ("id",), "duplicate-id", f"checklist item {quoted(item_id)} is listed twice")
             evidence = self.id_list(entry.get("evidence", []), where + ("evidence",), evidence_ids, "evidence kind")
             placeholder = self.text(entry, "placeholder", where, required=False)
             items[item_id] = ChecklistItem(item_id, self.fill(self.text(entry, "item", where), where),
@@ -433,7 +480,7 @@ class _Compiler:
             entry = self.mapping(entry, where, ("id", "text"))
             outcome_id = self.identifier(entry, "id", where)
             if outcome_id in outcomes:
-                self.error(where + ("id",), "duplicate-id", f"outcome {outcome_id!r} is listed twice")
+                self.error(where + ("id",), "duplicate-id", f"outcome {quoted(outcome_id)} is listed twice")
             outcomes[outcome_id] = Outcome(outcome_id, self.fill(self.text(entry, "text", where), where), index)
         return outcomes
 
@@ -445,16 +492,16 @@ class _Compiler:
             entry = self.mapping(entry, where, ("id", "label", "from", "to", "outcome"))
             band_id = self.identifier(entry, "id", where)
             if band_id in seen:
-                self.error(where + ("id",), "duplicate-id", f"band {band_id!r} is listed twice")
+                self.error(where + ("id",), "duplicate-id", f"band {quoted(band_id)} is listed twice")
             seen.add(band_id)
             start, end = self.integer(entry, "from", where), self.integer(entry, "to", where)
             outcome = self.text(entry, "outcome", where)
             if outcome and outcome not in outcomes:
-                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r} ({', '.join(outcomes)}){did_you_mean(outcome, outcomes)}")
+                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {quoted(outcome)} ({listed(outcomes)}){self.did_you_mean(outcome, outcomes)}")
             if start is None or end is None:
                 continue
             if start > end:
-                self.error(where, "band-range", f"band {band_id!r} runs from {start} to {end}: 'from' must not exceed 'to'")
+                self.error(where, "band-range", f"band {quoted(band_id)} runs from {start} to {end}: 'from' must not exceed 'to'")
                 continue
             bands.append(Band(band_id, self.text(entry, "label", where), start, end, outcome))
         if not bands:
@@ -465,17 +512,25 @@ class _Compiler:
         return tuple(bands)
 
     def check_band_cover(self, bands: list[Band], ypath: tuple, low: int, high: int) -> None:
-        """Bands must cover every score from low to high exactly once."""
-        covered: dict[int, str] = {}
-        for band in bands:
-            for score in range(max(band.low, low), min(band.high, high) + 1):
-                if score in covered:
-                    self.error(ypath, "band-overlap", f"bands {covered[score]!r} and {band.id!r} overlap at score {score}")
-                    return
-                covered[score] = band.id
-        gaps = [score for score in range(low, high + 1) if score not in covered]
+        """Bands must cover every score from low to high exactly once (checked on the bands'
+        ends, in order: the cost does not grow with the width of the score range)."""
+        spans = sorted((max(band.low, low), min(band.high, high), band.id) for band in bands
+                       if max(band.low, low) <= min(band.high, high))
+        gaps: list[int] = []  # the first score of each gap, and how many scores are left out
+        missing, covered_to, covered_by = 0, low - 1, ""
+        for start, end, band_id in spans:
+            if start <= covered_to:
+                self.error(ypath, "band-overlap", f"bands {quoted(covered_by)} and {quoted(band_id)} overlap at score {start}")
+                return
+            if start > covered_to + 1:
+                gaps.append(covered_to + 1)
+                missing += start - covered_to - 1
+            covered_to, covered_by = end, band_id
+        if covered_to < high:
+            gaps.append(covered_to + 1)
+            missing += high - covered_to
         if gaps:
-            self.error(ypath, "band-gap", f"no band covers score {gaps[0]}" + (f" (nor {len(gaps) - 1} others)" if len(gaps) > 1 else ""))
+            self.error(ypath, "band-gap", f"no band covers score {gaps[0]}" + (f" (nor {missing - 1} others)" if missing > 1 else ""))
 
     def rules(self, value: Any, ypath: tuple, checklist, outcomes, policy: Policy, low: int, high: int) -> tuple[Rule, ...]:
         rules: list[Rule] = []
@@ -490,7 +545,7 @@ class _Compiler:
                 continue
             rule_id = self.identifier(entry, "id", where)
             if rule_id in seen:
-                self.error(where + ("id",), "duplicate-id", f"rule id {rule_id!r} is used twice (first at line {seen[rule_id]})")
+                self.error(where + ("id",), "duplicate-id", f"rule id {quoted(rule_id)} is used twice (first at line {seen[rule_id]})")
             seen[rule_id] = self.doc.mark(where).line
             sources = entry.get("source")
             sources = [sources] if isinstance(sources, str) else sources
@@ -510,11 +565,11 @@ class _Compiler:
                 if number is not None and not low <= number <= high:
                     self.error(where + (key,), "range", f"{key} {number} is outside the score range {low}..{high}")
             outcome = entry.get("outcome")
-            if outcome is not None and outcome not in outcomes:
-                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r} ({', '.join(outcomes)}){did_you_mean(outcome, outcomes)}")
+            if outcome is not None and not is_among(outcome, outcomes):
+                self.error(where + ("outcome",), "unknown-outcome", f"no outcome {quoted(outcome)} ({listed(outcomes)}){self.did_you_mean(outcome, outcomes)}")
             effects = ("score", "cap", "floor", "outcome", "checklist", "warnings", "next_steps")
             if not any(key in entry for key in effects):
-                self.warn(where, "no-effect", f"rule {rule_id!r} has no effect (score, cap, floor, outcome, checklist, warnings or next_steps)")
+                self.warn(where, "no-effect", f"rule {quoted(rule_id)} has no effect (score, cap, floor, outcome, checklist, warnings or next_steps)")
             if condition is None:
                 continue
             rules.append(Rule(
@@ -534,15 +589,15 @@ class _Compiler:
     def number_or_param(self, container: dict, key: str, ypath: tuple, required: bool = True) -> Optional[float]:
         if key not in container:
             if required:
-                self.error(ypath, "missing-key", f"{key!r} is required")
+                self.error(ypath, "missing-key", f"{quoted(key)} is required")
             return None
         value = container[key]
         if isinstance(value, dict):
             self.mapping(value, ypath + (key,), ("param",))
             name = value.get("param")
-            if name not in self.params:
+            if not is_among(name, self.params):
                 self.error(ypath + (key, "param"), "unknown-parameter",
-                           f"no parameter {name!r} in policy.parameters{did_you_mean(name, self.params)}")
+                           f"no parameter {quoted(name)} in policy.parameters{self.did_you_mean(name, self.params)}")
                 return None
             return self.params[name].value
         if not _is_number(value):
@@ -560,20 +615,23 @@ class _Compiler:
             entry = self.mapping(entry, where, ("id", "what", "after", "unit", "approximate", "source", "when"))
             deadline_id = self.identifier(entry, "id", where)
             if deadline_id in seen:
-                self.error(where + ("id",), "duplicate-id", f"deadline {deadline_id!r} is listed twice")
+                self.error(where + ("id",), "duplicate-id", f"deadline {quoted(deadline_id)} is listed twice")
             seen.add(deadline_id)
             after = self.number_or_param(entry, "after", where)
             unit = self.text(entry, "unit", where)
             if unit and unit not in ("hours", "days"):
-                self.error(where + ("unit",), "unknown-unit", f"unit {unit!r} is not hours or days{did_you_mean(unit, ('hours', 'days'))}")
+                self.error(where + ("unit",), "unknown-unit", f"unit {quoted(unit)} is not hours or days{self.did_you_mean(unit, ('hours', 'days'))}")
             source = self.text(entry, "source", where)
             if source and source not in policy.sources:
-                self.error(where + ("source",), "unknown-source", f"no source {source!r}{did_you_mean(source, policy.sources)}")
+                self.error(where + ("source",), "unknown-source", f"no source {quoted(source)}{self.did_you_mean(source, policy.sources)}")
             approximate = entry.get("approximate", False)
             if not isinstance(approximate, bool):
                 self.error(where + ("approximate",), "type", "approximate is true or false")
             if after is not None and after < 0:
                 self.error(where + ("after",), "range", "a deadline cannot close before the charge")
+            elif after is not None and after > MAX_SPAN_DAYS * (24 if unit == "hours" else 1):
+                self.error(where + ("after",), "range", f"a deadline more than {MAX_SPAN_DAYS} days after the charge "
+                                                        "is a mistake (it would leave the calendar for a late charge)")
             result.append(Deadline(deadline_id, self.fill(self.text(entry, "what", where), where), after or 0,
                                    unit, bool(approximate), source, self.optional_condition(entry, where)))
         return tuple(result)
@@ -585,13 +643,13 @@ class _Compiler:
             entry = self.mapping(entry, where, ("id", "when", "returns", "up_to", "fee", "note"))
             estimate_id = self.identifier(entry, "id", where)
             if estimate_id in seen:
-                self.error(where + ("id",), "duplicate-id", f"refund estimate {estimate_id!r} is listed twice")
+                self.error(where + ("id",), "duplicate-id", f"refund estimate {quoted(estimate_id)} is listed twice")
             seen.add(estimate_id)
             returns = entry.get("returns")
-            if returns is not None and (returns not in self.facts or self.facts[returns].type not in ("number", "integer")):
+            if returns is not None and (not is_among(returns, self.facts) or self.facts[returns].type not in ("number", "integer")):
                 numbers = [name for name, spec in self.facts.items() if spec.type in ("number", "integer")]
                 self.error(where + ("returns",), "unknown-fact",
-                           f"returns names a number fact ({', '.join(numbers)}) or is left out; got {returns!r}")
+                           f"returns names a number fact ({listed(numbers)}) or is left out; got {quoted(returns)}")
             fee_percent = fee_minimum = None
             if "fee" in entry:
                 fee = self.mapping(entry["fee"], where + ("fee",), ("percent", "minimum"))
@@ -612,14 +670,14 @@ class _Compiler:
         for outcome_id, text in self.mapping(entry.get("requests", {}), ypath + ("requests",)).items():
             if outcome_id not in outcomes:
                 self.error(ypath + ("requests", outcome_id), "unknown-outcome",
-                           f"no outcome {outcome_id!r}{did_you_mean(outcome_id, outcomes)}", at_key=True)
+                           f"no outcome {quoted(outcome_id)}{self.did_you_mean(outcome_id, outcomes)}", at_key=True)
             elif not isinstance(text, str):
                 self.error(ypath + ("requests", outcome_id), "type", f"expected text, got {_type_name(text)}")
             else:
                 requests[outcome_id] = self.fill(text.strip(), ypath + ("requests", outcome_id), names)
         for outcome_id in outcomes:
             if outcome_id not in requests:
-                self.error(ypath + ("requests",), "missing-key", f"the draft needs a request for outcome {outcome_id!r}")
+                self.error(ypath + ("requests",), "missing-key", f"the draft needs a request for outcome {quoted(outcome_id)}")
         return DraftTemplate(
             subject=self.fill(self.text(entry, "subject", ypath), ypath + ("subject",), names),
             greeting=self.fill(self.text(entry, "greeting", ypath), ypath + ("greeting",), names),
@@ -635,7 +693,7 @@ class _Compiler:
         item = self.text(entry, "summary_item", ypath, required=False)
         if item and item not in self.checklist_ids:
             self.error(ypath + ("summary_item",), "unknown-checklist-item",
-                       f"no checklist item {item!r}{did_you_mean(item, self.checklist_ids)}")
+                       f"no checklist item {quoted(item)}{self.did_you_mean(item, self.checklist_ids)}")
             return ""
         return item
 
@@ -651,7 +709,7 @@ class _Compiler:
         if "same_as" in section:
             same_as = self.text(section, "same_as", ypath)
             if same_as and same_as not in self.facts:
-                self.error(ypath + ("same_as",), "unknown-fact", f"no fact {same_as!r}{did_you_mean(same_as, self.facts)}")
+                self.error(ypath + ("same_as",), "unknown-fact", f"no fact {quoted(same_as)}{self.did_you_mean(same_as, self.facts)}")
         result = []
         for index, entry in enumerate(self.listing(section.get("facts", []), ypath + ("facts",))):
             where = ypath + ("facts", index)
@@ -659,18 +717,18 @@ class _Compiler:
             name = self.text(entry, "fact", where)
             spec = self.facts.get(name)
             if name and spec is None:
-                self.error(where + ("fact",), "unknown-fact", f"no fact {name!r}{did_you_mean(name, self.facts)}")
+                self.error(where + ("fact",), "unknown-fact", f"no fact {quoted(name)}{self.did_you_mean(name, self.facts)}")
             elif spec is not None and spec.type != "integer":
-                self.error(where + ("fact",), "type", f"the history fills counts: {name!r} is a {spec.type} fact, not an integer")
+                self.error(where + ("fact",), "type", f"the history fills counts: {quoted(name)} is a {spec.type} fact, not an integer")
             counts = self.text(entry, "counts", where)
             if counts and counts not in HISTORY_COUNTS:
                 self.error(where + ("counts",), "unknown-count",
-                           f"counts is one of {', '.join(HISTORY_COUNTS)}{did_you_mean(counts, HISTORY_COUNTS)}")
+                           f"counts is one of {', '.join(HISTORY_COUNTS)}{self.did_you_mean(counts, HISTORY_COUNTS)}")
             if counts == "similar" and not same_as:
                 self.error(where + ("counts",), "missing-key", "counting similar requests needs history.same_as (e.g. cause)")
             days = self.number_or_param(entry, "within_days", where)
-            if days is not None and days <= 0:
-                self.error(where + ("within_days",), "range", "within_days must be more than 0")
+            if days is not None and not 0 < days <= MAX_SPAN_DAYS:
+                self.error(where + ("within_days",), "range", f"within_days must be more than 0 and at most {MAX_SPAN_DAYS}")
             says = self.text(entry, "says", where)
             if says and "{n}" not in says:
                 self.error(where + ("says",), "unknown-placeholder", "says must hold {n}, the count")
@@ -688,15 +746,20 @@ class _Compiler:
         now = self.text(entry, "now", ypath, required=False) or None
         if now is not None:
             try:
-                datetime.fromisoformat(now)
-            except ValueError:
-                self.error(ypath + ("now",), "date", f"{now!r} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z")
+                moment = datetime.fromisoformat(now)
+                moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+            except (ValueError, OverflowError):
+                self.error(ypath + ("now",), "date", f"{quoted(now)} is not an ISO 8601 date-time like 2026-11-30T12:00:00Z")
                 now = None
+            else:
+                if not in_range(moment):
+                    self.error(ypath + ("now",), "date", f"{quoted(now)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
+                    now = None
         facts = self.mapping(entry.get("facts"), ypath + ("facts",))
         for key in facts:
             if key not in self.facts and key != "ago":
                 self.error(ypath + ("facts", key), "unknown-fact",
-                           f"no fact {key!r}{did_you_mean(key, [*self.facts, 'ago'])}", at_key=True)
+                           f"no fact {quoted(key)}{self.did_you_mean(key, [*self.facts, 'ago'])}", at_key=True)
         if "charged_at" in facts and now is None:
             self.error(ypath, "missing-key", "a test that gives charged_at needs 'now' so that it always gives the same result")
         expect_keys = ("band", "score", "outcome", "fired", "not_fired", "checklist_includes")
@@ -706,9 +769,9 @@ class _Compiler:
             self.error(ypath, "missing-key", "'expect' is required: say what the verdict should be")
         band, outcome = expect.get("band"), expect.get("outcome")
         if band is not None and band not in known["bands"]:
-            self.error(where + ("band",), "unknown-band", f"no band {band!r}{did_you_mean(band, known['bands'])}")
+            self.error(where + ("band",), "unknown-band", f"no band {quoted(band)}{self.did_you_mean(band, known['bands'])}")
         if outcome is not None and outcome not in known["outcomes"]:
-            self.error(where + ("outcome",), "unknown-outcome", f"no outcome {outcome!r}{did_you_mean(outcome, known['outcomes'])}")
+            self.error(where + ("outcome",), "unknown-outcome", f"no outcome {quoted(outcome)}{self.did_you_mean(outcome, known['outcomes'])}")
         score = expect.get("score")
         score_range = None
         if isinstance(score, int) and not isinstance(score, bool):
@@ -765,13 +828,13 @@ class _Compiler:
         kind = self.fact_type(name)
         if kind is None:
             known = list(self.facts) + list(DERIVED_FACTS)
-            self.error(ypath + ("fact",), "unknown-fact", f"no fact {name!r}{did_you_mean(name, known)}")
+            self.error(ypath + ("fact",), "unknown-fact", f"no fact {quoted(name)}{self.did_you_mean(name, known)}")
             return None
         ops = [key for key in value if key != "fact"]
         unknown = [op for op in ops if op not in ALL_OPERATORS]
         if unknown:
             self.error(ypath + (unknown[0],), "unknown-operator",
-                       f"unknown operator {unknown[0]!r}{did_you_mean(unknown[0], ALL_OPERATORS)}")
+                       f"unknown operator {quoted(unknown[0])}{self.did_you_mean(unknown[0], ALL_OPERATORS)}")
             return None
         if len(ops) != 1:
             self.error(ypath, "condition-shape", f"a condition takes exactly one operator, found {len(ops)}: {', '.join(ops) or 'none'}")
@@ -779,7 +842,7 @@ class _Compiler:
         op = ops[0]
         allowed = OPERATORS_BY_TYPE[kind]
         if op not in allowed:
-            self.error(ypath + (op,), "operator-type", f"{op!r} does not apply to {name!r}, a {kind} fact; use one of {', '.join(allowed)}")
+            self.error(ypath + (op,), "operator-type", f"{quoted(op)} does not apply to {quoted(name)}, a {kind} fact; use one of {', '.join(allowed)}")
             return None
         checked = self.operand(name, kind, op, value[op], ypath + (op,))
         if checked is None:
@@ -826,24 +889,24 @@ class _Compiler:
             if isinstance(value, dict):
                 self.mapping(value, ypath, ("param",))
                 param = value.get("param")
-                if param not in self.params:
-                    self.error(ypath + ("param",), "unknown-parameter", f"no parameter {param!r} in policy.parameters{did_you_mean(param, self.params)}")
+                if not is_among(param, self.params):
+                    self.error(ypath + ("param",), "unknown-parameter", f"no parameter {quoted(param)} in policy.parameters{self.did_you_mean(param, self.params)}")
                     return None
                 return self.params[param].value, f"{self.params[param].shown} ({param})"
             if not _is_number(value):
-                self.error(ypath, "type", f"{name!r} is a number fact; compare it with a number or {{param: name}}, not {_type_name(value)}")
+                self.error(ypath, "type", f"{quoted(name)} is a number fact; compare it with a number or {{param: name}}, not {_type_name(value)}")
                 return None
             return value, self.doc.raw.get(ypath, str(value))
         if kind == "boolean":
             if not isinstance(value, bool):
-                self.error(ypath, "type", f"{name!r} is a true/false fact; compare it with true or false, not {_type_name(value)}")
+                self.error(ypath, "type", f"{quoted(name)} is a true/false fact; compare it with true or false, not {_type_name(value)}")
                 return None
             return value, str(value).lower()
         # a choice
         ids = self.facts[name].choice_ids() if name in self.facts else ()
         if value not in ids:
             raw = self.doc.raw.get(ypath, value)
-            self.error(ypath, "unknown-choice", f"{raw!r} is not a choice of {name!r} ({', '.join(ids)}){did_you_mean(raw, ids)}")
+            self.error(ypath, "unknown-choice", f"{quoted(raw)} is not a choice of {quoted(name)} ({listed(ids)}){self.did_you_mean(raw, ids)}")
             return None
         return value, value
 
@@ -861,12 +924,12 @@ class _Compiler:
                 bounds[item.fact][1] = min(high, item.value)
             elif item.op == "eq":
                 if item.fact in equals and equals[item.fact] != item.value:
-                    self.error(ypath, "never-holds", f"{item.fact!r} cannot equal both {equals[item.fact]!r} and {item.value!r}")
+                    self.error(ypath, "never-holds", f"{quoted(item.fact)} cannot equal both {quoted(equals[item.fact])} and {quoted(item.value)}")
                 equals[item.fact] = item.value
         for fact, (low, high) in bounds.items():
             if low > high or (low == high and any(
                     isinstance(t, Test) and t.fact == fact and t.op in ("gt", "lt") for t in condition.items)):
-                self.error(ypath, "never-holds", f"the tests on {fact!r} exclude every value: this condition can never hold")
+                self.error(ypath, "never-holds", f"the tests on {quoted(fact)} exclude every value: this condition can never hold")
 
     def unused_warnings(self, rules, checklist, always_checklist, other_conditions=()) -> None:
         if self.is_base:
@@ -874,7 +937,7 @@ class _Compiler:
         used_items = set(always_checklist) | {item for rule in rules for item in rule.checklist}
         for item_id in checklist:
             if item_id not in used_items:
-                self.warn(("checklist",), "unused-item", f"checklist item {item_id!r} is never added by a rule")
+                self.warn(("checklist",), "unused-item", f"checklist item {quoted(item_id)} is never added by a rule")
         used_facts = {name for rule in rules for name in facts_used(rule.when)}
         used_facts |= {name for condition in other_conditions for name in facts_used(condition)}
         for name, spec in self.facts.items():
@@ -886,7 +949,7 @@ class _Compiler:
             if self.own_facts is not None and name not in self.own_facts:
                 continue  # a shared fact this platform's rules do not use: reported at check time, not here
             if name not in used_facts and spec.type != "time":
-                self.warn(("facts", name), "unused-fact", f"fact {name!r} is asked but no rule uses it")
+                self.warn(("facts", name), "unused-fact", f"fact {quoted(name)} is asked but no rule uses it")
 
 
 def compile_document(document: read.Document, sha256: str = "",
@@ -898,6 +961,10 @@ def compile_document(document: read.Document, sha256: str = "",
     compiler = _Compiler(document)
     compiler.own_facts = own_facts
     ruleset = compiler.compile()
+    if compiler.unreported:
+        compiler.problems.append(Problem(document.path, 1, 1, "error" if ruleset is None else "warning", "too-many-problems", "",
+                                         f"{compiler.unreported} more problems not listed (the first {MAX_PROBLEMS} are); "
+                                         "fix these and validate again"))
     if ruleset is None:
         raise RulesError(compiler.problems)
     return ruleset._replace(sha256=sha256, path=document.path), compiler.problems

@@ -21,10 +21,17 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 40
+# Bounds that keep any file cheap to refuse (the promise: under 2 s and 200 MB for any input).
+# The bundled rules.yaml, the largest file shipped, is about 1,800 YAML events.
+MAX_EVENTS = 20_000
+MAX_NUMBER_CHARS = 100  # a number longer than this is a mistake (and Python's int() refuses 4,300 digits)
 
 _STD = "tag:yaml.org,2002:"
 _BOOL_WORDS = {"true", "false", "True", "False", "TRUE", "FALSE"}
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
+# Control characters a terminal acts on (ESC starts colour, cursor and OSC 8 link sequences, BEL
+# rings, C1 controls do the same on some terminals); YAML lets a quoted "\e" or "\x07" write them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -67,12 +74,16 @@ class YamlProblem(Exception):
 
 
 def read_text(path: str, *, what: str, limit: int = MAX_BYTES) -> str:
-    """Read a UTF-8 text file of at most ``limit`` bytes, or raise YamlProblem saying why not."""
+    """Read a UTF-8 text file of at most ``limit`` bytes, or raise YamlProblem saying why not.
+
+    Only a regular file is read: a FIFO would block the open (or the read) for good and a device
+    such as /dev/zero never ends, so the file's type is checked on the opened descriptor (opened
+    without blocking) before a byte is read."""
+    import os
+    import stat
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except IsADirectoryError:
-        raise YamlProblem(path, None, "not-a-file", f"the {what} is a directory, not a file") from None
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise YamlProblem(path, None, "not-found", f"no {what} at this path") from None
     except PermissionError:
@@ -81,9 +92,33 @@ def read_text(path: str, *, what: str, limit: int = MAX_BYTES) -> str:
         raise YamlProblem(path, None, "unreadable", f"the {what} cannot be read ({error.strerror or error})") from None
     except ValueError:  # a NUL byte in the path
         raise YamlProblem(repr(path), None, "bad-path", f"the {what} path contains a NUL byte") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise YamlProblem(path, None, "not-a-file", f"the {what} is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise YamlProblem(path, None, "not-a-file", f"the {what} is not a regular file (a FIFO, device or "
+                                                        "socket cannot be read safely); save it to a file first")
+        with os.fdopen(descriptor, "rb") as handle:
+            descriptor = -1  # the file object owns it now
+            data = handle.read(limit + 1)
+    except OSError as error:
+        raise YamlProblem(path, None, "unreadable", f"the {what} cannot be read ({error.strerror or error})") from None
+    finally:
+        if descriptor >= 0:
+            os.close(descriptor)
     if len(data) > limit:
-        raise YamlProblem(path, None, "too-large", f"the {what} is larger than {limit // (1024 * 1024)} MiB")
+        raise YamlProblem(path, None, "too-large", f"the {what} is larger than {size_text(limit)}")
     return decode(data, path, what)
+
+
+def size_text(count: int) -> str:
+    """1048576 -> '1 MiB', 262144 -> '256 KiB'."""
+    if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MiB"
+    if count >= 1024:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"
 
 
 def decode(data: bytes, path: str, what: str) -> str:
@@ -99,6 +134,7 @@ def decode(data: bytes, path: str, what: str) -> str:
 def parse(text: str, path: str) -> Document:
     """Parse one YAML document strictly into plain data with locations."""
     try:
+        _check_size(text, path)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -114,6 +150,28 @@ def parse(text: str, path: str) -> Document:
         return document
     document.data = _Builder(document).build(node, (), 0)
     return document
+
+
+def _check_size(text: str, path: str) -> None:
+    """Refuse a document with too many values or too deep a nesting before building any of it.
+
+    Building a node costs far more than reading its event (a 1 MB flow list of one-digit items
+    is 500,000 nodes and hundreds of MB), so the events are counted first, streamed and dropped."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=_Loader)):
+        if count > MAX_EVENTS:
+            mark = event.start_mark
+            raise YamlProblem(path, Mark(mark.line + 1, mark.column + 1, path), "too-large",
+                              f"more than {MAX_EVENTS:,} values, keys and collections; a rule or answers file is "
+                              "far smaller (split it, or remove what was pasted by mistake)")
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise YamlProblem(path, Mark(mark.line + 1, mark.column + 1, path), "too-deep",
+                                  f"nesting deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
 
 
 def load(path: str, *, what: str, limit: int = MAX_BYTES) -> Document:
@@ -155,6 +213,9 @@ class _Builder:
                 raise self.problem(key_node, "key", "mapping keys must be plain text")
             if key_node.tag == _STD + "merge":
                 raise self.problem(key_node, "alias", "merge keys (<<) are not allowed; write the values out")
+            if id(key_node) in self.seen:  # a key reused (as a key or a value) through an alias
+                raise self.problem(key_node, "alias", "anchors and aliases (&name, *name) are not allowed; write the value out")
+            self.seen.add(id(key_node))
             key = self.scalar(key_node, ypath + ("<key>",))
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 key = key_node.value
@@ -170,6 +231,11 @@ class _Builder:
         tag = node.tag
         self.document.raw[ypath] = node.value
         if tag == _STD + "str" or tag == _STD + "timestamp":
+            found = _CONTROL.search(node.value)
+            if found:
+                raise self.problem(node, "control-character",
+                                   f"the text holds the control character {found.group(0)!r} (a terminal would act on it: "
+                                   "clear the screen, hide a link); remove it")
             return node.value  # dates stay strings
         if tag == _STD + "null":
             return None
@@ -177,13 +243,31 @@ class _Builder:
             if node.value not in _BOOL_WORDS:
                 raise self.problem(node, "yaml11-bool", f"{node.value!r} reads as a YES/NO value in YAML 1.1; write true or false, or quote it")
             return node.value.lower() == "true"
-        if tag == _STD + "int":
-            if _LEADING_ZERO.match(node.value):
-                raise self.problem(node, "yaml11-octal", f"{node.value!r} has a leading zero (YAML 1.1 reads it as octal); remove the zero or quote it")
-            return _constructor.construct_yaml_int(node)
-        if tag == _STD + "float":
-            return _constructor.construct_yaml_float(node)
+        if tag == _STD + "int" or tag == _STD + "float":
+            return self.number(node)
         raise self.problem(node, "tag", f"the tag {tag!r} is not allowed")
+
+    def number(self, node) -> Any:
+        """An int or float scalar (plain, or tagged !!int / !!float), checked before PyYAML's
+        constructors see it: they raise on '0x_', '!!int abc' or 4,400 digits."""
+        text = node.value
+        shown = text if len(text) <= 40 else f"{text[:32]}... ({len(text)} characters)"
+        if len(text) > MAX_NUMBER_CHARS:
+            raise self.problem(node, "bad-number", f"a number of {len(text)} characters is longer than any value "
+                                                   "a rule or an answer needs; shorten it, or quote it if it is text")
+        if _LEADING_ZERO.match(text):
+            raise self.problem(node, "yaml11-octal", f"{shown!r} has a leading zero (YAML 1.1 reads it as octal); remove the zero or quote it")
+        if ":" in text:
+            raise self.problem(node, "yaml11-sexagesimal", f"{shown!r} reads as a base-60 number in YAML 1.1 "
+                                                           "(1:20 is 80); quote it, or write the number")
+        kind = "whole number" if node.tag == _STD + "int" else "number"
+        try:
+            if node.tag == _STD + "int":
+                return _constructor.construct_yaml_int(node)
+            return _constructor.construct_yaml_float(node)
+        except (ValueError, OverflowError, TypeError, IndexError):  # IndexError: !!int ''
+            raise self.problem(node, "bad-number", f"{shown!r} is not a {kind}; write it like 12 or 12.5, "
+                                                   "or quote it if it is text") from None
 
 
 def _mark(node, path: str) -> Mark:
