@@ -198,13 +198,14 @@ WIDE_TABLE = 150  # columns the one-row-a-generation table needs to stay readabl
 
 def _generations_view(evidence: dict, width: int) -> list[Any]:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from ..evidence.common import money_text, parse_time
 
     lines: list[Any] = []
-    table = Table(title="OpenRouter generations", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    from ..render import literal_table
+
+    table = literal_table(title="OpenRouter generations", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False, collapse_padding=True)
     for name, justify in (("id", "left"), ("time UTC", "left"), ("local", "left"), ("model", "left"),
                           ("provider", "left"), ("finish", "left"), ("prompt", "right"), ("completion", "right"),
