@@ -81,6 +81,7 @@ class Row(NamedTuple):
 
 
 LINE_LIMIT = 64 * 1024  # bytes in one input line: a row describes one charge; more is a mistake
+SKIP_LIMIT = 256 * 1024 * 1024  # a line this long is not skipped to its end: the input is given up
 MAX_DEPTH = 32  # nesting of a JSON row's arrays and objects
 EXCERPT = 60  # characters of bad input shown in an error, at most
 BOM = b"\xef\xbb\xbf"
@@ -119,6 +120,9 @@ class Lines:
         number = 0
         for line, too_long in self._pieces():
             number += 1
+            if isinstance(too_long, str):
+                yield number, None, too_long
+                continue
             if too_long:
                 yield number, None, (f"the line is longer than {self.limit // 1024} KiB, the limit for one row; "
                                      "split it, or check that this is the file you meant")
@@ -139,7 +143,9 @@ class Lines:
         self.consumed += len(block)
         return block
 
-    def _pieces(self) -> Iterator[tuple[bytes, bool]]:
+    def _pieces(self) -> Iterator[tuple[bytes, Any]]:
+        """Each line's bytes, and False; or b"" and True for a line too long to keep; or b"" and
+        why reading stops."""
         buffer = self._read()
         if buffer.startswith(BOM):
             buffer = buffer[len(BOM):]
@@ -149,6 +155,7 @@ class Lines:
             self.ending = b"\r"
         ending = self.ending
         skipping = False  # inside a line too long to keep
+        skipped = 0
         while buffer:
             *whole, rest = buffer.split(ending)
             for line in whole:
@@ -159,13 +166,17 @@ class Lines:
                     yield b"", True
                 else:
                     yield line, False
-            if len(rest) > self.limit:
-                if b"\x00" in rest:  # an endless run of binary (/dev/zero) would never end the line
-                    raise InputError(f"holds binary data (NUL bytes) after {self.consumed:,} bytes; "
-                                     "the rest was not read", True)
+            if skipping or len(rest) > self.limit:  # inside a line too long to keep: drop what came
+                skipped = skipped + len(rest) if skipping else len(rest)
+                # an endless line (/dev/zero, `yes | tr -d '\\n'`) would be read for ever: that row
+                # fails and reading stops there, the rows before it keep their verdicts
+                if b"\x00" in rest:
+                    yield b"", "the line holds binary data (NUL bytes) and no line break; the rest was not read"
+                    return
+                if skipped > SKIP_LIMIT:
+                    yield b"", f"the line goes on for more than {SKIP_LIMIT >> 20} MiB; the rest was not read"
+                    return
                 skipping, rest = True, b""
-            elif skipping:
-                rest = b""
             more = self._read()
             if not more:
                 if skipping:

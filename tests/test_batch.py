@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -221,6 +222,9 @@ def test_a_progress_line_on_a_terminal_and_none_otherwise(tmp_path):
     child.close()
     assert child.exitstatus == 0
     assert "assessed" in child.before and "3000 rows, 3000 assessed" in child.before
+    # the input's size is known: how far through it, as a share of its size
+    assert re.search(r"assessed [\d,]+ rows, \d+% of [\d.,]+ (KB|MB)", child.before), child.before
+    assert "\x1b[K" in child.before  # the line is redrawn in place, and cleared at the end
     assert len(out.read_text().splitlines()) == 3000
     quiet = subprocess.run([sys.executable, "-m", "refundadvisor", "batch", str(path), "-q", "--now", NOW_TEXT],
                            capture_output=True, text=True, timeout=60)
@@ -384,3 +388,14 @@ def test_workers_die_when_the_parent_is_killed(tmp_path):
     time.sleep(0.5)
     assert [pid for pid in workers if os.path.exists(f"/proc/{pid}") and
             "Z" not in open(f"/proc/{pid}/stat").read().split(")")[1][:3]] == []
+
+
+def test_an_endless_line_fails_as_its_row_and_reading_stops(monkeypatch):
+    import refundadvisor.batch as batch_module
+
+    monkeypatch.setattr(batch_module, "SKIP_LIMIT", 4 * 1024 * 1024)  # the same rule, at a test's size
+    text = jsonl({**GOOD, "id": "before"}) + "y" * (6 * 1024 * 1024)
+    result = run("batch", "-", "--now", NOW_TEXT, input=text)
+    out = _lines(result)
+    assert result.exit_code == 1 and [item["ok"] for item in out] == [True, False]
+    assert "goes on for more than 4 MiB; the rest was not read" in out[1]["error"]["message"]

@@ -22,7 +22,7 @@ from refundadvisor.cli import app
 from helpers import NOW_TEXT, ROOT
 
 runner = CliRunner()
-DOCUMENTED_EXITS = {0, 1, 2, 3, 130}
+DOCUMENTED_EXITS = {0, 1, 2, 3, 130, 143}
 RULES_TEXT = (ROOT / "platforms" / "openrouter.yaml").read_text()
 SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], deadline=None)
 

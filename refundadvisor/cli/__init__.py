@@ -22,7 +22,8 @@ EXIT_OK = 0  # a verdict was printed, whatever its band
 EXIT_DATA = 1  # a data or runtime error: the rule file is unreadable or invalid
 EXIT_USAGE = 2  # bad input or missing facts
 EXIT_BELOW = 3  # --fail-below: the verdict (any batch row) is below the band given
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # batch stopped by SIGTERM (128 + SIGTERM, as shells report it)
 
 HELP = "How likely a refund is for an unexpected API charge, why, and what to gather."
 HELP_END = "A heuristic guide grounded in published policy, not a guarantee."
