@@ -40,6 +40,7 @@ _CONTROL = re.compile(
     r"|\x1b[ -/]*[0-~]?"  # any other escape
     r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # C0 (but tab, newline, CR) and C1
 )
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # one class: a fast first look
 _CR = re.compile(r"\r(?!\n)")
 _SGR = re.compile(r"\x1b\[([0-9;]*)m\Z")
 _HIDING = {"5", "6", "8"}  # blink, rapid blink, conceal: nothing the renderers use
@@ -56,7 +57,7 @@ def _kept(match: "re.Match[str]") -> str:
 def defuse(text: str, terminal: bool = True) -> str:
     """The text without control characters (but newline, tab and plain colour codes); at a
     terminal a lone carriage return goes too (it would let text overwrite the line)."""
-    if _CONTROL.search(text):
+    if _ANY_CONTROL.search(text):
         text = _CONTROL.sub(_kept, text)
     if terminal and "\r" in text:
         text = _CR.sub("", text)
