@@ -126,8 +126,9 @@ class Sink:
         ready, rest = self.pending[:cut], self.pending[cut:]
         fragment = KEY_FRAGMENT_AT_END.search(ready, max(0, len(ready) - 4096))
         if fragment and fragment.start() > 0:
-            start = ready.rfind("\n", 0, fragment.start()) + 1  # hold the whole line
-            ready, rest = ready[:start], ready[start:] + rest
+            start = ready.rfind("\n", 0, fragment.start()) + 1  # hold the whole line, if it is short
+            if len(ready) - start < 4096:
+                ready, rest = ready[:start], ready[start:] + rest
         self.pending = rest
         if ready:
             self._emit(ready)
@@ -188,7 +189,10 @@ def installed() -> Iterator[None]:
         finally:
             sys.stdout, sys.stderr = saved
         if isinstance(out, Sink):
-            out.flush()  # may raise OutputError (a full disk shows at the last flush)
+            try:
+                out.flush()  # the command flushed already and reported any failure; this is the rest
+            except (OutputError, BrokenPipeError):
+                pass
 
 
 def finish_stdout() -> None:

@@ -109,6 +109,20 @@ def test_a_key_written_in_two_pieces_is_still_masked():
     assert out.getvalue().endswith(" done\n")
 
 
+@SETTINGS
+@given(PREFIXES, BODIES, st.sampled_from(sorted(SHAPES)), st.lists(st.integers(0, 200), max_size=6))
+def test_however_the_writes_are_split_no_key_gets_through(prefix, body, shape, cuts):
+    text = f"row 1\nthe key {SHAPES[shape](prefix + body)} was pasted\nrow 3\n"
+    out = io.StringIO()
+    sink = Sink(out, "stdout")
+    points = sorted({min(cut, len(text)) for cut in cuts} | {0, len(text)})
+    for start, end in zip(points, points[1:]):
+        sink.write(text[start:end])
+    sink.flush()
+    assert not _leaks(out.getvalue(), body)
+    assert out.getvalue().startswith("row 1\nthe key ") and out.getvalue().endswith(" was pasted\nrow 3\n")
+
+
 # every path a key took to the output in the adversarial pass
 KEY_PATHS = {
     "a usage error about --jobs": (["batch", "--jobs", KEY, "-"], None),
