@@ -15,7 +15,7 @@ import os
 from json.encoder import encode_basestring_ascii
 import sys
 from datetime import datetime
-from typing import Any, Iterator, NamedTuple, Optional, TextIO
+from typing import Any, Iterator, NamedTuple, Optional
 
 from .advisor import prepare
 from .engine import conclude, evaluate

@@ -128,6 +128,8 @@ KEY_PATHS = {
     "a usage error about --jobs": (["batch", "--jobs", KEY, "-"], None),
     "an unquoted --summary": (["draft", *CHECK, "--summary", "leaked", KEY.upper()], None),
     "a key given as an id": (["history", "update", KEY], None),
+    "a key broken over two lines in a usage error": (["batch", "--jobs", KEY[:14] + "\n" + KEY[14:], "-"], None),
+    "a long value with a key in a usage error": (["check", "--cause", "x" * 70 + KEY], None),
     "a batch row id": (["batch", "-", "--now", NOW_TEXT, "--no-history"],
                        json.dumps({"id": KEY.upper(), "charge_type": "topup", "amount": 5, "ago": "1h",
                                    "cause": "duplicate-charge"}) + "\n"),

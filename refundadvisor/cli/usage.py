@@ -24,7 +24,11 @@ _QUOTED = re.compile(r"'([^']{80,})'")
 
 def one_line(error: ClickException) -> str:
     """A Click error as one sentence: what was wrong, and where to look for the fix."""
-    message = error.format_message().strip()
+    from ..redact import mask
+
+    # keys are masked before the message is cut short or joined into one line (either could hide
+    # a key from the output sink: half a key, or a key broken over two lines joined by a space)
+    message = mask(error.format_message().strip())[0]
     message = message.replace("Possibly you meant", "did you mean").replace("Possible options:", "did you mean one of")
     message = _QUOTED.sub(lambda match: f"'{match.group(1)[:60]}...' ({len(match.group(1))} characters)", message)
     message = " ".join(message.split())  # one line, whatever Click wrapped
