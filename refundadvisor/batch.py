@@ -21,6 +21,7 @@ from .advisor import prepare
 from .engine import conclude, evaluate
 from .facts import FactError, MissingFacts, parse_answers
 from .model import EVIDENCE_FACT, PLATFORM_KEY, RuleSet
+from .redact import mask
 from .render import SCHEMA_VERSION
 
 ANSWERS_LIMIT = 1024 * 1024  # an answers file describes one charge; more is a mistake
@@ -393,8 +394,9 @@ class RowAssessor:
 
     def failure(self, row: Row, row_id: Any, key: Optional[str], message: str) -> RowResult:
         # what is echoed of bad input stays short: a key as long as a line, a value's whole text
-        key = None if key is None else excerpt(key)
-        message = excerpt(message, 400)
+        # (API keys are masked first, so that no cut leaves half of one for the output to miss)
+        key = None if key is None else excerpt(mask(key)[0])
+        message = excerpt(mask(message)[0], 400)
         if self.csv:
             return RowResult(_csv_line([row_id, row.line, "", "", "", "", message]), row.line, None)
         document = {"schema_version": SCHEMA_VERSION, "line": row.line, "id": row_id, "ok": False,
