@@ -308,3 +308,12 @@ def test_output_to_a_device_is_written_directly():
 
 def test_clean_masks_and_defuses():
     assert clean(f"a {KEY}\x1b[2J b\r\n") == f"a {MASK} b\r\n"
+
+
+def test_text_from_a_log_is_not_rich_markup_in_the_evidence_views(capsys, monkeypatch):
+    from refundadvisor.cli.evidence import _show
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    _show(lambda width: ["Repeated: [link=https://evil.example]POST /v1/chat[/link] [bold]x[/bold]"], no_color=False)
+    shown = capsys.readouterr().out
+    assert "[link=https://evil.example]POST /v1/chat[/link] [bold]x[/bold]" in shown

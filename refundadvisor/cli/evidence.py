@@ -87,7 +87,8 @@ def _show(view, no_color: bool) -> None:
         console = make_console(no_color=no_color, width=200)
     with console.capture() as capture:
         for renderable in view(console.width):
-            console.print(renderable)
+            # a plain string holds text from the log (ids, repeated requests): never markup
+            console.print(renderable, markup=False) if isinstance(renderable, str) else console.print(renderable)
     sys.stdout.write(mask(capture.get())[0])
 
 
