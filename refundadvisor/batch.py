@@ -445,11 +445,13 @@ def _csv_line(cells: list[Any]) -> str:
 # Rows travel in chunks: for JSON Lines the raw text of each line, for CSV the rows the CSV
 # reader made. A worker process assesses a chunk and returns its formatted results as one text,
 # with counts. Each worker has its own pipe (no lock is shared, so none can be left held by a
-# worker that died) and one chunk at a time; chunks go round the workers and come back in input
-# order, so output order is input order and memory stays flat. Workers ignore Ctrl-C (the
+# worker that died) and at most IN_FLIGHT chunks ahead (a thread in the worker takes them in as
+# they come, so neither side's send waits on the other's); chunks go round the workers and come
+# back in input order, so output order is input order and memory stays flat. Workers ignore Ctrl-C (the
 # parent decides what happens), die with the parent, and never print.
 
 CHUNK_ROWS = 2000
+IN_FLIGHT = 2  # chunks sent to each worker ahead of its results
 
 
 class Chunk(NamedTuple):
@@ -514,8 +516,9 @@ def _worker(connection, parent: int, ruleset: RuleSet, now: datetime, output_for
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         _die_with_parent(parent)
         assessor = RowAssessor(ruleset, now, output_format, history)
+        inbox = _Inbox(connection)
         while True:
-            chunk = connection.recv()
+            chunk = inbox.get()
             if chunk is None:
                 break
             connection.send(assess_chunk(assessor, chunk))
@@ -523,6 +526,32 @@ def _worker(connection, parent: int, ruleset: RuleSet, now: datetime, output_for
         pass
     finally:
         os._exit(0)
+
+
+class _Inbox:
+    """A worker's incoming chunks, read by a thread as they come: the parent's send never waits
+    on a worker busy sending its results (the two would wait on each other for ever)."""
+
+    def __init__(self, connection):
+        import queue
+        import threading
+
+        self.connection = connection
+        self.queue: "queue.SimpleQueue" = queue.SimpleQueue()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _receive(self) -> None:
+        try:
+            while True:
+                chunk = self.connection.recv()
+                self.queue.put(chunk)
+                if chunk is None:
+                    return
+        except (EOFError, OSError):
+            self.queue.put(None)
+
+    def get(self):
+        return self.queue.get()
 
 
 class Workers:
@@ -562,14 +591,12 @@ class Workers:
 
     def map(self, chunks: Iterator[Chunk]) -> Iterator[ChunkResult]:
         waiting: collections.deque = collections.deque()  # worker indexes, oldest chunk first
-        busy = [False] * len(self.connections)
+        limit = IN_FLIGHT * len(self.connections)
         for number, chunk in enumerate(chunks):
+            if len(waiting) >= limit:  # the oldest chunk in flight went to this same worker
+                yield self._receive(waiting.popleft())
             index = number % len(self.connections)
-            if busy[index]:  # its chunk is the oldest in flight: its results come next
-                waiting.popleft()
-                yield self._receive(index)
             self._send(index, chunk)
-            busy[index] = True
             waiting.append(index)
         while waiting:
             yield self._receive(waiting.popleft())
