@@ -82,7 +82,8 @@ class Row(NamedTuple):
 
 
 LINE_LIMIT = 64 * 1024  # bytes in one input line: a row describes one charge; more is a mistake
-SKIP_LIMIT = 256 * 1024 * 1024  # a line this long is not skipped to its end: the input is given up
+MIB = 1024 * 1024
+SKIP_LIMIT = 256 * MIB  # a line this long is not skipped to its end: it fails, and reading stops there
 MAX_DEPTH = 32  # nesting of a JSON row's arrays and objects
 EXCERPT = 60  # characters of bad input shown in an error, at most
 BOM = b"\xef\xbb\xbf"
@@ -175,7 +176,7 @@ class Lines:
                     yield b"", "the line holds binary data (NUL bytes) and no line break; the rest was not read"
                     return
                 if skipped > SKIP_LIMIT:
-                    yield b"", f"the line goes on for more than {SKIP_LIMIT >> 20} MiB; the rest was not read"
+                    yield b"", f"the line goes on for more than {SKIP_LIMIT // MIB} MiB; the rest was not read"
                     return
                 skipping, rest = True, b""
             more = self._read()
@@ -276,7 +277,7 @@ def parse_row(row: Row) -> Row:
         return Row(row.line, None, f"nested more than {MAX_DEPTH} levels deep; a row is one charge's facts")
     except ValueError as error:
         where = f" at column {error.colno}" if hasattr(error, "colno") else ""
-        return Row(row.line, None, f"not valid JSON ({excerpt(getattr(error, 'msg', str(error)), 120)}{where})")
+        return Row(row.line, None, f"not valid JSON ({excerpt(getattr(error, 'msg', str(error)), 2 * EXCERPT)}{where})")
     if not isinstance(values, dict):
         return Row(row.line, None, "a row must be a JSON object of fact names to values")
     if row.raw.count("[") + row.raw.count("{") > MAX_DEPTH and _depth(values, MAX_DEPTH):

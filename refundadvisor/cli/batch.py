@@ -251,7 +251,7 @@ def _progress(quiet: bool, total: Optional[int]):
         text = f"assessed {rows:,} rows"
         if total:
             share = min(done_bytes / total, 1.0)
-            text += f", {share:.0%} of {_size(total)}"
+            text += f", {share * 100:.0f}% of {_size(total)}"
         stream.control("\r\x1b[K" + text)
 
     return update
