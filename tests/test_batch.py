@@ -399,3 +399,20 @@ def test_an_endless_line_fails_as_its_row_and_reading_stops(monkeypatch):
     out = _lines(result)
     assert result.exit_code == 1 and [item["ok"] for item in out] == [True, False]
     assert "goes on for more than 4 MiB; the rest was not read" in out[1]["error"]["message"]
+
+
+def test_a_huge_row_costs_bounded_memory_and_time(tmp_path):
+    # the 64 KiB cap is what keeps memory flat: a 40 MB row is skipped, not kept
+    import time
+
+    path = tmp_path / "huge.jsonl"
+    with path.open("w") as out:
+        out.write(jsonl(GOOD) + '{"id": "' + "x" * 40_000_000 + '"}\n' + jsonl(GOOD))
+    probe = ("import resource, subprocess, sys\n"
+             f"subprocess.run([sys.executable, '-m', 'refundadvisor', 'batch', {str(path)!r}, '--now', {NOW_TEXT!r}],"
+             " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    started = time.monotonic()
+    peak_kib = int(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout)
+    assert peak_kib < 100 * 1024, f"{peak_kib} KiB"
+    assert time.monotonic() - started < 10
