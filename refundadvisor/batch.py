@@ -227,6 +227,7 @@ def _csv_rows(lines, known: Optional[set]) -> Iterator[Row]:
                 yield text + "\n"
 
     reader = csv.reader(feed())
+    start = 1  # where the row being read begins
     try:
         header = next((cells for cells in reader if cells), None)  # blank lines before it are skipped
         if header is None:
@@ -235,24 +236,27 @@ def _csv_rows(lines, known: Optional[set]) -> Iterator[Row]:
             raise InputError(f"line {failed[0][0]}: {failed[0][1]}; the first line must be the CSV header", True)
         names = [cell.strip() for cell in header]
         if known is not None and not known.intersection(names):
-            raise InputError(f"line 1 is not a CSV header of fact names (it reads {excerpt(','.join(header))!r}); "
-                             "the first line must name the columns, like id,charge_type,amount,ago,cause", True)
-        for cells in reader:
+            raise InputError(f"line {reader.line_num} is not a CSV header of fact names (it reads "
+                             f"{excerpt(','.join(header))!r}); the first line must name the columns, like "
+                             "id,charge_type,amount,ago,cause", True)
+        while True:
+            start = reader.line_num + 1
+            cells = next(reader, None)
             while failed:
                 number, error = failed.pop(0)
                 yield Row(number, None, error)
+            if cells is None:
+                return
             if not cells:
                 continue
             if len(cells) > len(names):
                 yield Row(reader.line_num, None, f"{len(cells) - len(names)} more cells than the header has columns")
                 continue
             yield Row(reader.line_num, {key: value for key, value in zip(names, cells) if value != ""})
-        while failed:
-            number, error = failed.pop(0)
-            yield Row(number, None, error)
     except csv.Error as error:
-        raise InputError(f"line {reader.line_num}: not valid CSV ({error}); a quote left open takes in "
-                         "the lines after it", True) from None
+        # that row fails, and the rows before it keep their verdicts; after it nothing can be told apart
+        yield Row(start, None, f"not valid CSV ({excerpt(error, 2 * EXCERPT)}); a quote left open takes in "
+                               "the lines after it; the rest was not read")
 
 
 def _depth(value: Any, limit: int) -> bool:

@@ -416,3 +416,15 @@ def test_a_huge_row_costs_bounded_memory_and_time(tmp_path):
     peak_kib = int(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout)
     assert peak_kib < 100 * 1024, f"{peak_kib} KiB"
     assert time.monotonic() - started < 10
+
+
+def test_a_quote_left_open_in_csv_fails_its_row_and_keeps_the_rows_before(tmp_path):
+    path = tmp_path / "open-quote.csv"
+    path.write_text("id,charge_type,amount,ago,cause\na,topup,5,1h,duplicate-charge\n"
+                    'b,topup,5,1h,"duplicate-charge\n' + "x" * 100 + "\n" * 2000 + ("y" * 1000 + "\n") * 200)
+    result = run("batch", str(path), "--format", "csv", "--now", NOW_TEXT)
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 1 and len(lines) == 3
+    assert lines[1].startswith("a,2,very-likely")
+    assert lines[2].startswith(",3,,,,,not valid CSV") and "the rest was not read" in lines[2]
+    assert "1 failed (line 3)" in result.stderr
