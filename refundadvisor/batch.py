@@ -14,13 +14,14 @@ import os
 from json.encoder import encode_basestring_ascii
 import sys
 from datetime import datetime
-from typing import Any, Iterator, NamedTuple, Optional, TextIO
+from typing import Any, Iterator, NamedTuple, Optional
 
 from .advisor import prepare
 from .csvsafe import row_text as _csv_line  # cells guarded against spreadsheet formulas (OWASP); CR, LF quoted
 from .engine import conclude, evaluate
 from .facts import FactError, MissingFacts, parse_answers
 from .model import EVIDENCE_FACT, PLATFORM_KEY, RuleSet
+from .redact import mask
 from .render import SCHEMA_VERSION
 
 ANSWERS_LIMIT = 1024 * 1024  # an answers file describes one charge; more is a mistake
@@ -28,7 +29,27 @@ ROW_ID = "id"
 
 
 class InputError(Exception):
-    """Input that cannot be read at all (not one bad row): says what and where."""
+    """Input that cannot be read at all (not one bad row): says what and where. ``data`` when
+    the input was found but is not what it should be (binary, not CSV), not a wrong path."""
+
+    def __init__(self, message: str, data: bool = False):
+        super().__init__(message)
+        self.data = data
+
+
+class Stop(Exception):
+    """A signal asked a batch to stop: Ctrl-C (SIGINT) or SIGTERM. Exit 128 + the signal's number,
+    as shells report a process a signal ended (130, 143)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    def describe(self) -> str:
+        import signal
+
+        return "interrupted" if self.signum == signal.SIGINT else f"stopped by {signal.Signals(self.signum).name}"
 
 
 def read_answers(path: str) -> dict[str, Any]:
@@ -60,6 +81,114 @@ class Row(NamedTuple):
     raw: Optional[str] = None  # a JSON line still to parse (parsed where it is assessed)
 
 
+LINE_LIMIT = 64 * 1024  # bytes in one input line: a row describes one charge; more is a mistake
+MIB = 1024 * 1024
+SKIP_LIMIT = 256 * MIB  # a line this long is not skipped to its end: it fails, and reading stops there
+MAX_DEPTH = 32  # nesting of a JSON row's arrays and objects
+EXCERPT = 60  # characters of bad input shown in an error, at most
+BOM = b"\xef\xbb\xbf"
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """A short piece of bad input, fit to show in an error: never the whole of a long one."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def plural(count: int, word: str) -> str:
+    """'1 row', '2 rows'."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+class Lines:
+    """The numbered lines of a byte stream, decoded one at a time, in bounded memory.
+
+    A line ends at LF (a CR before it is dropped); a file that has no LF in its first block but
+    has CRs uses CR alone (old Mac files). A lone CR inside a line stays in that line, so it never
+    shifts the numbers of the lines after it. A UTF-8 BOM at the start is dropped. A line longer
+    than LINE_LIMIT is not kept: it is given as an error and skipped. ``consumed`` counts the
+    bytes read so far (for a progress display)."""
+
+    BLOCK = 64 * 1024
+
+    def __init__(self, raw, limit: int = LINE_LIMIT):
+        self.raw = raw
+        self.limit = limit
+        self.consumed = 0
+        self.ending = b"\n"
+
+    def __iter__(self) -> Iterator[tuple[int, Optional[str], Optional[str]]]:
+        """(line number, text without its ending, None) or (line number, None, what is wrong)."""
+        number = 0
+        for line, too_long in self._pieces():
+            number += 1
+            if isinstance(too_long, str):
+                yield number, None, too_long
+                continue
+            if too_long:
+                yield number, None, (f"the line is longer than {self.limit // 1024} KiB, the limit for one row; "
+                                     "split it, or check that this is the file you meant")
+                continue
+            if self.ending == b"\n" and line.endswith(b"\r"):
+                line = line[:-1]
+            if b"\x00" in line:
+                yield number, None, "the line holds a NUL byte: this is binary data, not text"
+                continue
+            try:
+                yield number, line.decode("utf-8"), None
+            except UnicodeDecodeError as error:
+                yield number, None, f"not UTF-8 text (byte 0x{line[error.start]:02x} at column {error.start + 1})"
+
+    def _read(self) -> bytes:
+        # read1: what is there, without waiting for a whole block (rows piped in slowly stream out)
+        block = (self.raw.read1 if hasattr(self.raw, "read1") else self.raw.read)(self.BLOCK)
+        self.consumed += len(block)
+        return block
+
+    def _pieces(self) -> Iterator[tuple[bytes, Any]]:
+        """Each line's bytes, and False; or b"" and True for a line too long to keep; or b"" and
+        why reading stops."""
+        buffer = self._read()
+        if buffer.startswith(BOM):
+            buffer = buffer[len(BOM):]
+        if b"\x00" in buffer[:self.BLOCK].split(b"\n", 1)[0] or b"\x00" * 8 in buffer:
+            raise InputError("is binary data (it holds NUL bytes), not JSON Lines or CSV text", True)
+        if b"\n" not in buffer and b"\r" in buffer:
+            self.ending = b"\r"
+        ending = self.ending
+        skipping = False  # inside a line too long to keep
+        skipped = 0
+        while buffer:
+            *whole, rest = buffer.split(ending)
+            for line in whole:
+                if skipping:
+                    skipping = False
+                    yield b"", True
+                elif len(line) > self.limit:
+                    yield b"", True
+                else:
+                    yield line, False
+            if skipping or len(rest) > self.limit:  # inside a line too long to keep: drop what came
+                skipped = skipped + len(rest) if skipping else len(rest)
+                # an endless line (/dev/zero, `yes | tr -d '\\n'`) would be read for ever: that row
+                # fails and reading stops there, the rows before it keep their verdicts
+                if b"\x00" in rest:
+                    yield b"", "the line holds binary data (NUL bytes) and no line break; the rest was not read"
+                    return
+                if skipped > SKIP_LIMIT:
+                    yield b"", f"the line goes on for more than {SKIP_LIMIT // MIB} MiB; the rest was not read"
+                    return
+                skipping, rest = True, b""
+            more = self._read()
+            if not more:
+                if skipping:
+                    yield b"", True
+                elif rest:
+                    yield rest, False
+                return
+            buffer = rest + more
+
+
 def detect_format(path: str, first_line: str) -> str:
     """'jsonl' or 'csv', from the file name, else from the first line."""
     lowered = path.lower()
@@ -70,27 +199,76 @@ def detect_format(path: str, first_line: str) -> str:
     return "jsonl" if first_line.lstrip().startswith("{") else "csv"
 
 
-def read_rows(stream: TextIO, input_format: str) -> Iterator[Row]:
-    """Yield the rows of a JSON Lines or CSV stream, one at a time; blank lines are skipped.
+def read_rows(lines: Iterator[tuple[int, Optional[str], Optional[str]]], input_format: str,
+              known: Optional[set] = None) -> Iterator[Row]:
+    """Yield the rows of numbered JSON Lines or CSV lines, one at a time; blank lines are skipped.
 
     JSON lines are passed on unparsed (``raw``), so that parsing happens in the worker that
-    assesses them; ``parse_row`` does it."""
+    assesses them; ``parse_row`` does it. A CSV header must name at least one of ``known``."""
     if input_format == "jsonl":
-        for number, line in enumerate(stream, 1):
-            if line.strip():
-                yield Row(number, None, None, line)
+        for number, text, error in lines:
+            if error is not None:
+                yield Row(number, None, error)
+            elif text.strip():
+                yield Row(number, None, None, text)
         return
-    reader = csv.DictReader(stream)
+    yield from _csv_rows(lines, known)
+
+
+def _csv_rows(lines, known: Optional[set]) -> Iterator[Row]:
+    failed: list = []  # lines that could not be read, reported in their place
+
+    def feed():
+        for number, text, error in lines:
+            if error is not None:
+                failed.append((number, error))
+                yield "\n"
+            else:
+                yield text + "\n"
+
+    reader = csv.reader(feed())
+    start = 1  # where the row being read begins
     try:
-        for values in reader:
-            # empty cells mean "not given"; a row with more cells than the header is an error
-            extra = values.pop(None, None)
-            if extra:
-                yield Row(reader.line_num, None, f"{len(extra)} more cells than the header has columns")
+        header = next((cells for cells in reader if cells), None)  # blank lines before it are skipped
+        if header is None:
+            return
+        if failed:
+            raise InputError(f"line {failed[0][0]}: {failed[0][1]}; the first line must be the CSV header", True)
+        names = [cell.strip() for cell in header]
+        if known is not None and not known.intersection(names):
+            raise InputError(f"line {reader.line_num} is not a CSV header of fact names (it reads "
+                             f"{excerpt(','.join(header))!r}); the first line must name the columns, like "
+                             "id,charge_type,amount,ago,cause", True)
+        while True:
+            start = reader.line_num + 1
+            cells = next(reader, None)
+            while failed:
+                number, error = failed.pop(0)
+                yield Row(number, None, error)
+            if cells is None:
+                return
+            if not cells:
                 continue
-            yield Row(reader.line_num, {key: value for key, value in values.items() if value not in ("", None)})
+            if len(cells) > len(names):
+                yield Row(reader.line_num, None, f"{len(cells) - len(names)} more cells than the header has columns")
+                continue
+            yield Row(reader.line_num, {key: value for key, value in zip(names, cells) if value != ""})
     except csv.Error as error:
-        raise InputError(f"line {reader.line_num}: not valid CSV ({error})") from None
+        # that row fails, and the rows before it keep their verdicts; after it nothing can be told apart
+        yield Row(start, None, f"not valid CSV ({excerpt(error, 2 * EXCERPT)}); a quote left open takes in "
+                               "the lines after it; the rest was not read")
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than ``limit`` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def parse_row(row: Row) -> Row:
@@ -99,10 +277,15 @@ def parse_row(row: Row) -> Row:
         return row
     try:
         values = json.loads(row.raw)
+    except RecursionError:
+        return Row(row.line, None, f"nested more than {MAX_DEPTH} levels deep; a row is one charge's facts")
     except ValueError as error:
-        return Row(row.line, None, f"not valid JSON ({error.msg} at column {error.colno})")
+        where = f" at column {error.colno}" if hasattr(error, "colno") else ""
+        return Row(row.line, None, f"not valid JSON ({excerpt(getattr(error, 'msg', str(error)), 2 * EXCERPT)}{where})")
     if not isinstance(values, dict):
         return Row(row.line, None, "a row must be a JSON object of fact names to values")
+    if row.raw.count("[") + row.raw.count("{") > MAX_DEPTH and _depth(values, MAX_DEPTH):
+        return Row(row.line, None, f"nested more than {MAX_DEPTH} levels deep; a row is one charge's facts")
     return Row(row.line, values)
 
 
@@ -135,9 +318,18 @@ class RowAssessor:
         self.reasons = tuple(_json({"rule": rule.id, "effect": rule.effect}) for rule in ruleset.rules)
 
     def result(self, row: Row) -> RowResult:
-        """The formatted result for one row: its verdict, or the error that stopped it."""
+        """The formatted result for one row: its verdict, or the error that stopped it (one row's
+        problem, however deep or strange, never costs the rows around it)."""
+        try:
+            return self._result(row)
+        except RecursionError:
+            return self.failure(row, None, None, "nested too deeply to assess; a row is one charge's facts")
+
+    def _result(self, row: Row) -> RowResult:
         row = parse_row(row)
         row_id = row.values.get(ROW_ID) if row.values else None
+        if row_id is not None and not isinstance(row_id, (str, int, float)):
+            return self.failure(row, None, ROW_ID, "an id must be text or a number")
         if row.error is not None:
             return self.failure(row, row_id, None, row.error)
         platform = row.values.get(PLATFORM_KEY)
@@ -206,6 +398,10 @@ class RowAssessor:
         fill_from_history(self.ruleset, given, {}, self.history, self.now)
 
     def failure(self, row: Row, row_id: Any, key: Optional[str], message: str) -> RowResult:
+        # what is echoed of bad input stays short: a key as long as a line, a value's whole text
+        # (API keys are masked first, so that no cut leaves half of one for the output to miss)
+        key = None if key is None else excerpt(mask(key)[0])
+        message = excerpt(mask(message)[0], 400)
         if self.csv:
             return RowResult(_csv_line([row_id, row.line, "", "", "", "", message]), row.line, None)
         document = {"schema_version": SCHEMA_VERSION, "line": row.line, "id": row_id, "ok": False,
@@ -245,18 +441,20 @@ def _json(value: Any) -> str:
 
 
 # --- many rows, on every core -------------------------------------------------------------------
-# Rows travel in chunks: for JSON Lines a chunk is the raw text of its lines, for CSV the rows
-# the CSV reader made. A worker process assesses a chunk and returns its formatted results as
-# one text, with counts; chunks are sent and collected in input order with a bounded number in
-# flight, so output order is input order and memory stays flat.
+# Rows travel in chunks: for JSON Lines the raw text of each line, for CSV the rows the CSV
+# reader made. A worker process assesses a chunk and returns its formatted results as one text,
+# with counts. Each worker has its own pipe (no lock is shared, so none can be left held by a
+# worker that died) and at most IN_FLIGHT chunks ahead (a thread in the worker takes them in as
+# they come, so neither side's send waits on the other's); chunks go round the workers and come
+# back in input order, so output order is input order and memory stays flat. Workers ignore Ctrl-C (the
+# parent decides what happens), die with the parent, and never print.
 
 CHUNK_ROWS = 2000
+IN_FLIGHT = 2  # chunks sent to each worker ahead of its results
 
 
 class Chunk(NamedTuple):
-    first_line: int  # the input line number of the chunk's first line
-    lines: Optional[str]  # JSON Lines: the raw text
-    rows: Optional[list]  # CSV: the rows already read
+    rows: list  # Row tuples: JSON lines still raw, CSV rows already read
 
 
 class ChunkResult(NamedTuple):
@@ -266,35 +464,25 @@ class ChunkResult(NamedTuple):
     failed_lines: list  # input line numbers of the rows that failed
 
 
-def read_chunks(stream: TextIO, input_format: str, size: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """The input in chunks of about ``size`` rows."""
-    if input_format == "jsonl":
-        first = 1
-        while True:
-            lines = list(itertools.islice(stream, size))
-            if not lines:
-                return
-            yield Chunk(first, "".join(lines), None)
-            first += len(lines)
-    rows = read_rows(stream, "csv")
+class WorkerLost(Exception):
+    """A worker process ended without its results (killed, out of memory)."""
+
+
+def read_chunks(rows: Iterator[Row], size: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """The rows in chunks of ``size``."""
     while True:
         chunk = list(itertools.islice(rows, size))
         if not chunk:
             return
-        yield Chunk(chunk[0].line, None, chunk)
+        yield Chunk(chunk)
 
 
 def assess_chunk(assessor: RowAssessor, chunk: Chunk) -> ChunkResult:
     """Every row of a chunk, formatted, with the counts the summary needs."""
-    if chunk.lines is not None:
-        rows = (Row(chunk.first_line + offset, None, None, line)
-                for offset, line in enumerate(chunk.lines.split("\n")) if line.strip())
-    else:
-        rows = chunk.rows
     texts: list[str] = []
     bands: dict[str, int] = {}
     failed: list[int] = []
-    for row in rows:
+    for row in chunk.rows:
         result = assessor.result(row)
         texts.append(result.text)
         if result.band is None:
@@ -304,16 +492,140 @@ def assess_chunk(assessor: RowAssessor, chunk: Chunk) -> ChunkResult:
     return ChunkResult("\n".join(texts) + "\n" if texts else "", len(texts), bands, failed)
 
 
-_worker: Optional[RowAssessor] = None
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when its parent dies, however it dies (kill -9 too)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, ImportError):
+        pass
+    if os.getppid() != parent:  # the parent was already gone
+        os._exit(0)
 
 
-def _start_worker(ruleset: RuleSet, now: datetime, output_format: str, history) -> None:
-    global _worker
-    _worker = RowAssessor(ruleset, now, output_format, history)
+def _worker(connection, parent: int, ruleset: RuleSet, now: datetime, output_format: str, history) -> None:
+    """A worker process: assess the chunks it is sent, until told to stop or the parent is gone."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent handles it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        _die_with_parent(parent)
+        assessor = RowAssessor(ruleset, now, output_format, history)
+        inbox = _Inbox(connection)
+        while True:
+            chunk = inbox.get()
+            if chunk is None:
+                break
+            connection.send(assess_chunk(assessor, chunk))
+    except BaseException:  # noqa: BLE001  the parent reports a lost worker; a worker never prints
+        pass
+    finally:
+        os._exit(0)
 
 
-def _work(chunk: Chunk) -> ChunkResult:
-    return assess_chunk(_worker, chunk)
+class _Inbox:
+    """A worker's incoming chunks, read by a thread as they come: the parent's send never waits
+    on a worker busy sending its results (the two would wait on each other for ever)."""
+
+    def __init__(self, connection):
+        import queue
+        import threading
+
+        self.connection = connection
+        self.queue: "queue.SimpleQueue" = queue.SimpleQueue()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _receive(self) -> None:
+        try:
+            while True:
+                chunk = self.connection.recv()
+                self.queue.put(chunk)
+                if chunk is None:
+                    return
+        except (EOFError, OSError):
+            self.queue.put(None)
+
+    def get(self):
+        return self.queue.get()
+
+
+class Workers:
+    """Worker processes, each with its own pipe; ``map`` assesses chunks in input order. On leaving
+    the ``with`` block, however it is left, every worker is killed and reaped."""
+
+    def __init__(self, jobs: int, ruleset: RuleSet, now: datetime, output_format: str, history):
+        import multiprocessing
+        import signal
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        self.processes: list = []
+        self.connections: list = []
+        # no signal may land between a fork and the worker's own handlers (it would run the parent's)
+        saved = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for _ in range(jobs):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_worker, daemon=True,
+                                          args=(theirs, os.getpid(), ruleset, now, output_format, history))
+                process.start()
+                theirs.close()
+                self.processes.append(process)
+                self.connections.append(mine)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def map(self, chunks: Iterator[Chunk]) -> Iterator[ChunkResult]:
+        waiting: collections.deque = collections.deque()  # worker indexes, oldest chunk first
+        limit = IN_FLIGHT * len(self.connections)
+        for number, chunk in enumerate(chunks):
+            if len(waiting) >= limit:  # the oldest chunk in flight went to this same worker
+                yield self._receive(waiting.popleft())
+            index = number % len(self.connections)
+            self._send(index, chunk)
+            waiting.append(index)
+        while waiting:
+            yield self._receive(waiting.popleft())
+
+    def _send(self, index: int, chunk: Chunk) -> None:
+        try:
+            self.connections[index].send(chunk)
+        except (OSError, EOFError):
+            raise WorkerLost from None
+
+    def _receive(self, index: int) -> ChunkResult:
+        try:
+            return self.connections[index].recv()
+        except (OSError, EOFError):
+            raise WorkerLost from None
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                process.kill()
+            except (OSError, ValueError, AttributeError):
+                pass
+        for process in self.processes:
+            try:
+                process.join(5)
+            except (OSError, ValueError, AssertionError):
+                pass
+        for connection in self.connections:
+            connection.close()
+        self.processes, self.connections = [], []
 
 
 def assess_chunks(ruleset: RuleSet, chunks: Iterator[Chunk], now: datetime, output_format: str = "jsonl",
@@ -329,18 +641,8 @@ def assess_chunks(ruleset: RuleSet, chunks: Iterator[Chunk], now: datetime, outp
         for chunk in itertools.chain((first,) if second is None else (first, second), chunks):
             yield assess_chunk(assessor, chunk)
         return
-    import multiprocessing
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    with context.Pool(jobs, initializer=_start_worker, initargs=(ruleset, now, output_format, history)) as pool:
-        pending: collections.deque = collections.deque()
-        for chunk in itertools.chain((first, second), chunks):
-            pending.append(pool.apply_async(_work, (chunk,)))
-            if len(pending) >= 2 * jobs:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    with Workers(jobs, ruleset, now, output_format, history) as workers:
+        yield from workers.map(itertools.chain((first, second), chunks))
 
 
 def default_jobs() -> int:

@@ -547,10 +547,8 @@ def test_report_text(report, coverage: bool) -> str:
 
 def render_rules_show(ruleset, console) -> None:
     """The rule file as tables: facts, causes, evidence, parameters, rules and bands."""
-    from rich.table import Table
-
-    def table(title: str, *columns: str) -> Table:
-        result = Table(title=title, title_justify="left", title_style="bold", show_lines=False)
+    def table(title: str, *columns: str):
+        result = literal_table(title=title, title_justify="left", title_style="bold", show_lines=False)
         for column in columns:
             result.add_column(column, overflow="fold")
         return result
@@ -709,6 +707,19 @@ def history_text(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def literal_table(**options):
+    """A Rich table whose cells are shown as written: a note or a rule file's text is never
+    taken as markup (``[link=...]`` stays those characters, not a live link)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    class LiteralTable(Table):
+        def add_row(self, *cells, **extra):
+            super().add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells), **extra)
+
+    return LiteralTable(**options)
+
+
 def entries_table(entries, console) -> None:
     """The recorded requests: a table on a wide terminal, one plain line each when piped or
     narrower than 60 columns (nothing cut, no padding)."""
@@ -728,9 +739,7 @@ def entries_table(entries, console) -> None:
                         f"{returned}" + (f"; {entry.note}" if entry.note else ""), "", "  ")
         screen.flush()
         return
-    from rich.table import Table
-
-    table = Table(title=None, show_lines=False)
+    table = literal_table(title=None, show_lines=False)
     for column in ("id", "asked", "platform", "cause", "outcome", "amount", "returned"):
         table.add_column(column, no_wrap=True)
     table.add_column("note", overflow="fold")

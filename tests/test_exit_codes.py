@@ -34,7 +34,7 @@ def test_the_table_in_the_help_is_the_table_tested():
     for code, meaning in EXIT_CODES:
         assert re.search(rf"^ +{code} +{re.escape(meaning[:20])}", help_text, re.MULTILINE), code
     assert "Exit codes:" in run("check", "--help").stdout.decode()
-    assert {code for code, _ in EXIT_CODES} == {EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_BELOW, EXIT_INTERRUPTED}
+    assert {code for code, _ in EXIT_CODES} == {EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_BELOW, EXIT_INTERRUPTED, 143}
 
 
 def test_0_a_verdict_whatever_its_band():

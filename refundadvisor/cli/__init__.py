@@ -22,7 +22,8 @@ EXIT_OK = 0  # a verdict was printed, whatever its band
 EXIT_DATA = 1  # a data or runtime error: the rule file is unreadable or invalid
 EXIT_USAGE = 2  # bad input or missing facts
 EXIT_BELOW = 3  # --fail-below: the verdict (any batch row) is below the band given
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # batch stopped by SIGTERM (128 + SIGTERM, as shells report it)
 
 HELP = "How likely a refund is for an unexpected API charge, why, and what to gather."
 HELP_END = "A heuristic guide grounded in published policy, not a guarantee."
@@ -116,12 +117,61 @@ def _flag_for_missing(name: str) -> str:
 
 
 def write_output(path: str, text: str) -> None:
-    """Write a command's output to --output PATH, or say in one sentence why it cannot."""
+    """Write a command's output to --output PATH, or say in one sentence why it cannot.
+
+    The text is masked and defused like everything else the program writes, and it replaces the
+    file whole or not at all: it goes to a temporary file in the same folder, which is then
+    renamed over PATH, so a failed write (a full disk) leaves the previous file as it was. A
+    PATH that is not a regular file (/dev/stdout, a FIFO) is written to directly."""
+    import stat
+    import tempfile
+
+    from ..output import clean
+
+    data = clean(text).encode("utf-8", "replace")
+    target = os.path.realpath(path) if path else path  # through a symlink, keeping it
+
+    def failed(error: BaseException) -> CliError:
+        reason = getattr(error, "strerror", None) or str(error)
+        return CliError(f"--output: cannot write {path!r} ({reason}); nothing was changed there", EXIT_DATA)
+
     try:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
     except (OSError, ValueError) as error:
-        raise CliError(f"--output: cannot write {path!r} ({getattr(error, 'strerror', None) or error})", EXIT_DATA) from None
+        raise failed(error) from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        try:
+            with open(target, "wb") as handle:
+                handle.write(data)
+        except (OSError, ValueError) as error:
+            raise failed(error) from None
+        return
+    folder, name = os.path.split(target)
+    temporary = None
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{name[:100]}.", suffix=".tmp", dir=folder or ".")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if existing is not None:
+            os.chmod(temporary, stat.S_IMODE(existing.st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, target)
+        temporary = None
+    except (OSError, ValueError) as error:
+        raise failed(error) from None
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
 
 
 def _version(value: bool) -> None:

@@ -299,10 +299,12 @@ CHECK_HELP = ("Check one charge: flags for what you know, questions for the rest
 # What each exit code means: the table the help's epilog shows (the README has the same).
 EXIT_CODES = (
     (EXIT_OK, "a verdict (or draft) was printed, whatever its band; also a closed pipe (| head -1)"),
-    (EXIT_DATA, "a data or runtime error: an invalid rule file, an unusable history, a batch row or input that failed"),
+    (EXIT_DATA, "a data or runtime error: an invalid rule file, an unusable history, a batch row or input that failed, "
+                "output that could not be written (a full disk, a closed stdout)"),
     (EXIT_USAGE, "a usage error or bad input: an unknown flag, a missing fact, a value that does not fit"),
     (EXIT_BELOW, "--fail-below BAND: the verdict (any batch row) is below that band"),
-    (130, "interrupted with Ctrl-C before a verdict"),
+    (130, "interrupted with Ctrl-C before a verdict (batch: after the rows said, in whole lines)"),
+    (143, "batch stopped by SIGTERM (after the rows said, in whole lines)"),
 )
 
 

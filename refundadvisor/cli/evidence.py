@@ -87,7 +87,8 @@ def _show(view, no_color: bool) -> None:
         console = make_console(no_color=no_color, width=200)
     with console.capture() as capture:
         for renderable in view(console.width):
-            console.print(renderable)
+            # a plain string holds text from the log (ids, repeated requests): never markup
+            console.print(renderable, markup=False) if isinstance(renderable, str) else console.print(renderable)
     sys.stdout.write(mask(capture.get())[0])
 
 
@@ -198,13 +199,14 @@ WIDE_TABLE = 150  # columns the one-row-a-generation table needs to stay readabl
 
 def _generations_view(evidence: dict, width: int) -> list[Any]:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from ..evidence.common import money_text, parse_time
 
     lines: list[Any] = []
-    table = Table(title="OpenRouter generations", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    from ..render import literal_table
+
+    table = literal_table(title="OpenRouter generations", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   show_edge=False, collapse_padding=True)
     for name, justify in (("id", "left"), ("time UTC", "left"), ("local", "left"), ("model", "left"),
                           ("provider", "left"), ("finish", "left"), ("prompt", "right"), ("completion", "right"),

@@ -24,7 +24,11 @@ _QUOTED = re.compile(r"'([^']{80,})'")
 
 def one_line(error: ClickException) -> str:
     """A Click error as one sentence: what was wrong, and where to look for the fix."""
-    message = error.format_message().strip()
+    from ..redact import mask
+
+    # keys are masked before the message is cut short or joined into one line (either could hide
+    # a key from the output sink: half a key, or a key broken over two lines joined by a space)
+    message = mask(error.format_message().strip())[0]
     message = message.replace("Possibly you meant", "did you mean").replace("Possible options:", "did you mean one of")
     message = _QUOTED.sub(lambda match: f"'{match.group(1)[:60]}...' ({len(match.group(1))} characters)", message)
     message = " ".join(message.split())  # one line, whatever Click wrapped
@@ -77,15 +81,38 @@ class Group(TyperGroup):
     def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **extra)
+        from ..output import installed
+
+        with installed():  # every byte written from here on is masked and defused
+            code = self._run(*args, **extra)
+        sys.exit(code)
+
+    def _run(self, *args: Any, **extra: Any) -> Any:
+        """Run the command; the exit code, with every failure said in one sentence on stderr."""
+        from ..output import OutputError
+
         try:
             result = super().main(*args, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else EXIT_OK
         except NoArgsIsHelpError as error:  # a group named alone: its help, as Click shows it
             error.show()
-            sys.exit(error.exit_code)
+            code = error.exit_code
         except ClickException as error:
             sys.stderr.write(f"refundadvisor: error: {one_line(error)}\n")
-            sys.exit(error.exit_code)
+            code = error.exit_code
         except Abort:
             sys.stderr.write("\nrefundadvisor: error: input ended; nothing was checked\n")
-            sys.exit(EXIT_USAGE)
-        sys.exit(result if isinstance(result, int) else EXIT_OK)
+            code = EXIT_USAGE
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (EXIT_OK if done.code is None else EXIT_DATA)
+        except OutputError as error:
+            sys.stderr.write(f"refundadvisor: error: {error}; the output is incomplete\n")
+            return EXIT_DATA
+        try:
+            sys.stdout.flush()  # a full disk often shows only here
+        except BrokenPipeError:
+            _quiet_stdout()
+        except OutputError as error:
+            sys.stderr.write(f"refundadvisor: error: {error}; the output is incomplete\n")
+            return EXIT_DATA
+        return code

@@ -1,0 +1,210 @@
+"""The one place every byte the program writes goes through: stdout, stderr and --output files.
+
+``installed()`` puts a ``Sink`` in front of ``sys.stdout`` and ``sys.stderr`` for the length of a
+command, so that Click's own messages, Rich's consoles, ``print`` and plain writes all pass here.
+On the way out the text is
+
+- masked: API keys in any of their mangled forms become a marker (``redact.mask``);
+- defused: control characters are removed (a rule file's ``title`` cannot clear the screen, ring
+  the bell, or show a disguised OSC 8 link), keeping newline and tab, carriage return when the
+  stream is not a terminal (a CSV cell may hold one), and plain colour codes (SGR);
+- encoded safely: typographic characters spelled in ASCII when the stream is not UTF-8, and
+  anything else it cannot carry replaced by '?' (``PYTHONIOENCODING=ascii``, ``LC_ALL=C``).
+
+A write that fails (a full disk, a closed stdout) raises ``OutputError``, which the CLI turns
+into one sentence and exit 1; a reader that went away (``| head -1``) stays a BrokenPipeError,
+a quiet success.
+
+Text is passed on a whole line at a time, so that a key split between two writes is still seen
+whole; a line that ends in what may be the first half of a key is held until the next one.
+``flush()`` passes on everything held (a prompt, the end of a command).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from contextlib import contextmanager
+from typing import Iterator, Optional, TextIO
+
+from .redact import KEY_FRAGMENT_AT_END, mask
+from .term import is_terminal, safe
+
+HOLD_LIMIT = 64 * 1024  # a line longer than this is passed on in pieces
+
+# an escape sequence as a whole (so that no "[2J" is left behind), or one control character
+_CONTROL = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, hyperlinks
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # C0 (but tab, newline, CR) and C1
+)
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # one class: a fast first look
+_CR = re.compile(r"\r(?!\n)")
+_SGR = re.compile(r"\x1b\[([0-9;]*)m\Z")
+_HIDING = {"5", "6", "8"}  # blink, rapid blink, conceal: nothing the renderers use
+
+
+def _kept(match: "re.Match[str]") -> str:
+    """Colour codes (SGR) pass; any other control sequence or character is removed."""
+    sgr = _SGR.match(match.group(0))
+    if sgr and not _HIDING.intersection(sgr.group(1).split(";")):
+        return match.group(0)
+    return ""
+
+
+def defuse(text: str, terminal: bool = True) -> str:
+    """The text without control characters (but newline, tab and plain colour codes); at a
+    terminal a lone carriage return goes too (it would let text overwrite the line)."""
+    if _ANY_CONTROL.search(text):
+        text = _CONTROL.sub(_kept, text)
+    if terminal and "\r" in text:
+        text = _CR.sub("", text)
+    return text
+
+
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"
+
+
+def clean(text: str, terminal: bool = False) -> str:
+    """Text as it may leave the program: keys masked, controls removed."""
+    if text.isascii():  # the usual case (JSON lines are ASCII): decided on bytes, at C speed
+        raw = text.encode("ascii")
+        if not raw.translate(None, _PLAIN) and b"k-" not in raw and b"K-" not in raw and b"%" not in raw:
+            return text
+    return defuse(mask(text)[0], terminal)
+
+
+class OutputError(Exception):
+    """A write that cannot be done: says which stream and why."""
+
+
+class Sink:
+    """A text stream in front of a real one: masks, defuses and safely encodes what is written.
+
+    It has no ``buffer``: Click and others that would write bytes past it find none, and write
+    text here instead."""
+
+    def __init__(self, stream: Optional[TextIO], name: str, silent: bool = False):
+        self.stream = stream
+        self.name = name
+        self.silent = silent  # stderr: a failure there has nowhere to be reported
+        self.terminal = is_terminal(stream) if stream is not None else False
+        self.pending = ""
+        self.gone = False  # the reader went away: drop the rest
+
+    # what Click, Rich and the interview look at
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return "replace"
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+    def fileno(self) -> int:
+        if self.stream is None:
+            raise OSError(f"{self.name} is closed")
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if not text or self.gone:
+            return len(text)
+        self.pending += text
+        if "\n" not in text and len(self.pending) < HOLD_LIMIT:
+            return len(text)
+        cut = self.pending.rfind("\n") + 1 if len(self.pending) < HOLD_LIMIT else len(self.pending)
+        ready, rest = self.pending[:cut], self.pending[cut:]
+        fragment = KEY_FRAGMENT_AT_END.search(ready, max(0, len(ready) - 4096))
+        if fragment and fragment.start() > 0:
+            start = ready.rfind("\n", 0, fragment.start()) + 1  # hold the whole line, if it is short
+            if len(ready) - start < 4096:
+                ready, rest = ready[:start], ready[start:] + rest
+        self.pending = rest
+        if ready:
+            self._emit(ready)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending and not self.gone:
+            ready, self.pending = self.pending, ""
+            self._emit(ready)
+        if self.stream is not None and not self.gone:
+            self._guarded(self.stream.flush)
+
+    def control(self, sequence: str) -> None:
+        """Write the program's own control sequence (a progress line's \\r and erase) as is."""
+        if self.terminal and self.stream is not None and not self.gone:
+            self.flush()
+            self._guarded(lambda: self.stream.write(sequence))
+            self._guarded(self.stream.flush)
+
+    def _emit(self, text: str) -> None:
+        text = safe(clean(text, self.terminal), self.stream) if self.stream is not None else text
+        self._guarded(lambda: self.stream.write(text))
+
+    def _guarded(self, action) -> None:
+        try:
+            if self.stream is None:
+                raise OutputError(f"cannot write to {self.name}: it is closed")
+            action()
+        except BrokenPipeError:
+            self.gone, self.pending = True, ""
+            if not self.silent:
+                raise
+        except OutputError:
+            if not self.silent:
+                raise
+        except (OSError, ValueError) as error:
+            self.gone, self.pending = True, ""
+            if not self.silent:
+                reason = getattr(error, "strerror", None) or str(error)
+                raise OutputError(f"cannot write to {self.name} ({reason})") from None
+
+
+@contextmanager
+def installed() -> Iterator[None]:
+    """stdout and stderr through a Sink while the block runs (once, however deeply nested)."""
+    if isinstance(sys.stdout, Sink):
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Sink(saved[0], "stdout"), Sink(saved[1], "stderr", silent=True)
+    try:
+        yield
+    finally:
+        out, err = sys.stdout, sys.stderr
+        try:
+            if isinstance(err, Sink):
+                err.flush()
+        finally:
+            sys.stdout, sys.stderr = saved
+        if isinstance(out, Sink):
+            try:
+                out.flush()  # the command flushed already and reported any failure; this is the rest
+            except (OutputError, BrokenPipeError):
+                pass
+
+
+def finish_stdout() -> None:
+    """Flush stdout now, so that a full disk is reported while an error can still be shown."""
+    if isinstance(sys.stdout, Sink):
+        sys.stdout.flush()
+    elif sys.stdout is not None:
+        sys.stdout.flush()
