@@ -226,3 +226,15 @@ def test_a_card_dispute_window_only_for_a_card_payment_counted_from_the_payment(
                                             "--cause", "duplicate-charge", "--payment-method", "crypto",
                                             "--now", NOW_TEXT, "--json"]).stdout)
     assert not [d for d in crypto["deadlines"] if d["id"].startswith("card-dispute")]
+
+
+def test_a_date_only_purchase_from_yesterday_may_still_be_open_never_closed():
+    args = ["check", "--charge-type", "topup", "--amount", "20", "--charged-at", "2026-11-29",
+            "--cause", "unused-credits", "--now", "2026-11-30T12:00:00Z"]
+    human = " ".join(runner.invoke(app, args).stdout.split())
+    assert "may still be open, check now" in human and "closed" not in human.split("Nearest deadline:")[1][:200]
+    document = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    window = next(d for d in document["deadlines"] if d["id"] == "self-serve-refund")
+    assert window["may_be_open_until"] is not None
+    later = json.loads(runner.invoke(app, [*args[:-1], "2026-12-02T12:00:00Z", "--json"]).stdout)
+    assert next(d for d in later["deadlines"] if d["id"] == "self-serve-refund")["may_be_open_until"] is None
