@@ -450,6 +450,7 @@ def _json(value: Any) -> str:
 # parent decides what happens), die with the parent, and never print.
 
 CHUNK_ROWS = 2000
+WORKER_EXIT_WAIT = 2.0  # seconds: a killed worker is gone in milliseconds; this bounds a stuck one
 IN_FLIGHT = 2  # chunks sent to each worker ahead of its results
 
 
@@ -620,7 +621,7 @@ class Workers:
                 pass
         for process in self.processes:
             try:
-                process.join(5)
+                process.join(WORKER_EXIT_WAIT)
             except (OSError, ValueError, AssertionError):
                 pass
         for connection in self.connections:
