@@ -7,7 +7,9 @@ On the way out the text is
 - masked: API keys in any of their mangled forms become a marker (``redact.mask``);
 - defused: control characters are removed (a rule file's ``title`` cannot clear the screen, ring
   the bell, or show a disguised OSC 8 link), keeping newline and tab, carriage return when the
-  stream is not a terminal (a CSV cell may hold one), and plain colour codes (SGR);
+  stream is not a terminal (a CSV cell may hold one), and plain colour codes (SGR), which the
+  renderers write; they remove even those from the text they are given (``plain``) before
+  styling it, so that a colour reaching the terminal is theirs;
 - encoded safely: typographic characters spelled in ASCII when the stream is not UTF-8, and
   anything else it cannot carry replaced by '?' (``PYTHONIOENCODING=ascii``, ``LC_ALL=C``).
 
@@ -65,6 +67,15 @@ def defuse(text: str, terminal: bool = True) -> str:
 
 
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"
+
+
+def plain(text: str) -> str:
+    """Text from a rule file, a note or a log, before a renderer styles it: every control
+    sequence removed, colours too (a title could otherwise hide text, black on black), and any
+    carriage return that does not end a line."""
+    if _ANY_CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    return _CR.sub("", text) if "\r" in text else text
 
 
 def clean(text: str, terminal: bool = False) -> str:

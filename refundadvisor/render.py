@@ -560,7 +560,10 @@ def render_rules_show(ruleset, console) -> None:
     from rich.markup import escape
 
     policy = ruleset.policy
-    console.print(f"[bold]{escape(ruleset.title)}[/bold] rules ({escape(ruleset.path)}), policy checked {policy.verified_on}")
+    from .output import plain
+
+    console.print(f"[bold]{escape(plain(ruleset.title))}[/bold] rules ({escape(plain(ruleset.path))}), "
+                  f"policy checked {policy.verified_on}")
     if len(ruleset.layers) > 1:  # the merged result of several files: say which is which
         console.print("Built from: " + " <- ".join(escape(path) for path, _sha in ruleset.layers) +
                       " (each row's 'from' names its file)")
@@ -717,9 +720,11 @@ def literal_table(**options):
     from rich.table import Table
     from rich.text import Text
 
+    from .output import plain
+
     class LiteralTable(Table):
         def add_row(self, *cells, **extra):
-            super().add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells), **extra)
+            super().add_row(*(Text(plain(cell)) if isinstance(cell, str) else cell for cell in cells), **extra)
 
     return LiteralTable(**options)
 

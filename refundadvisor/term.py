@@ -92,6 +92,11 @@ class Screen:
         self.lines_written = 0
 
     def style(self, text: str, style: str = "") -> str:
+        """The text without any control sequence of its own (a rule file's, a note's), in this
+        screen's style: the only colours on the screen are the ones added here."""
+        from .output import plain
+
+        text = plain(text)
         if not self.colour or not style or not text:
             return text
         codes = ";".join(_STYLES[word] for word in style.split() if word in _STYLES)
@@ -105,7 +110,7 @@ class Screen:
         return [line.rstrip() for line in lines]
 
     def line(self, text: str = "", style: str = "") -> None:
-        """One line as it is (the caller wrapped it)."""
+        """One line as it is (the caller wrapped it), styled (see ``style``)."""
         write(self.stream, self.style(text.rstrip(), style) + "\n")
         self.lines_written += 1
 

@@ -428,3 +428,12 @@ def test_a_quote_left_open_in_csv_fails_its_row_and_keeps_the_rows_before(tmp_pa
     assert lines[1].startswith("a,2,very-likely")
     assert lines[2].startswith(",3,,,,,not valid CSV") and "the rest was not read" in lines[2]
     assert "1 failed (line 3)" in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_workers_quietly(tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text(jsonl(*({**GOOD, "id": number} for number in range(20000))))
+    result = subprocess.run(["bash", "-c", f"'{sys.executable}' -m refundadvisor batch '{path}' --jobs 2 --now {NOW_TEXT}"
+                             " | head -1; exit ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["line"] == 1

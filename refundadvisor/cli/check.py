@@ -435,9 +435,10 @@ def draft(**values: Any) -> None:
             write_output(v["output"], text)
             sys.stderr.write(f"refundadvisor: draft written to {v['output']}\n")
         else:
+            from ..output import plain
             from ..term import write
 
-            write(sys.stdout, text)
+            write(sys.stdout, plain(text))  # a draft is plain text: no colour from a rule file either
             sys.stdout.flush()
         if v["open_page"]:
             _open_support_page(ruleset)
