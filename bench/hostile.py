@@ -226,6 +226,18 @@ def cases(work: Path) -> list[Case]:
     add(Case("cost", "batch /dev/zero", ["batch", "/dev/zero"]))
     add(Case("cost", "batch: a single 200 MB row", ["batch", "big.jsonl"], setup=_huge_row,
              check=lambda out, err, w: "" if len(out) + len(err) < 100_000 else f"{(len(out) + len(err)) // 1000} KB echoed"))
+
+    # -- found by the fuzzers and property tests on this branch (not in the list)
+    add(Case("found", "check --amount 3E-3000000000 (written out: 3 billion zeros)",
+             ["check", "--charge-type", "topup", "--amount", "3E-3000000000", "--ago", "3h", "--cause", "unused-credits"]))
+    add(Case("found", "history add --amount 3E-3000000000", ["history", "add", "--cause", "overuse", "--outcome", "denied",
+                                                             "--amount", "3E-3000000000"]))
+    add(Case("found", "evidence log /dev/zero", ["evidence", "log", "/dev/zero"]))
+    add(Case("found", "evidence log of a FIFO", ["evidence", "log", "fifo"], setup=lambda w: _fifo(w / "fifo")))
+    add(Case("found", "history import of a FIFO", ["history", "import", "fifo"], setup=lambda w: _fifo(w / "fifo")))
+    add(Case("found", "batch of a FIFO", ["batch", "fifo"], setup=lambda w: _fifo(w / "fifo")))
+    add(Case("found", "history import of a YAML file (rules.yaml)", ["history", "import", str(ROOT / "rules.yaml")]))
+    add(Case("found", "batch /proc/self/mem", ["batch", "/proc/self/mem"]))
     return result
 
 

@@ -18,6 +18,7 @@ from .redact import mask
 
 # Inputs beyond this are typos, not charges; it keeps arithmetic and output sane.
 MAX_NUMBER = Decimal("1e12")
+MAX_DECIMALS = 12  # finer than any currency; beyond it a number is a typo (or 3E-30000000000)
 # A charge a minute "in the future" is clock skew between machines, not a typo.
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
@@ -129,6 +130,12 @@ def check_number(number: Any, fact: str, shown: Any = None) -> Decimal:
         raise FactError(fact, f"{shown_value(shown)} is not a finite number")
     if number.copy_abs() > MAX_NUMBER:  # exact: abs() rounds to the context and can overflow
         raise FactError(fact, f"{shown_value(shown)} is too large to be a real charge")
+    if not number:
+        return Decimal(0)  # 0E+999999 and -0 are plain 0
+    sign, digits, exponent = number.as_tuple()
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if exponent + trailing_zeros < -MAX_DECIMALS:  # 3E-30000000000 would be written with 30 billion zeros
+        raise FactError(fact, f"{shown_value(shown)} has more than {MAX_DECIMALS} decimal places; write it like 12.50")
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 30, never 3E+1
 
 

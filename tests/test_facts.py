@@ -22,6 +22,7 @@ def test_amounts(text, value):
 @pytest.mark.parametrize("text, says", [
     ("12,50", "write 12.50"), ("abc", "not a number"), ("nan", "not a finite number"),
     ("inf", "not a finite number"), ("1e308", "too large"), ("", "not a number"),
+    ("-3E-30000000000", "more than 12 decimal places"), ("9" * 1_000_000, "too long to be a number"),
 ])
 def test_bad_amounts(text, says):
     with pytest.raises(FactError, match=says):
