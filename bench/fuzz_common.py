@@ -14,6 +14,7 @@ import io
 import os
 import random
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -58,9 +59,16 @@ def hostile_paths(workdir: Path) -> list[str]:
     loop = workdir / "loop.yaml"
     if not os.path.lexists(loop):
         os.symlink(loop, loop)
+    # copies of real files, never the checkout's own: a vector may well write to them (--output, --ics)
+    copies = []
+    for source in (ROOT / "rules.yaml", ROOT / "platforms" / "openrouter.yaml", ROOT / "README.md"):
+        target = workdir / "copies" / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+        copies.append(str(target))
     return [str(fifo), str(folder), str(unreadable), str(loop), "/dev/null", "/dev/zero", "/dev/full", "/", "/proc/self/mem",
             str(workdir / "missing.yaml"), "/tmp/" + "a" * 5000, str(workdir / ("b" * 300)), str(workdir / "new-file.out"),
-            str(ROOT / "rules.yaml"), str(ROOT / "platforms" / "openrouter.yaml"), str(ROOT / "README.md")]
+            *copies]
 
 
 def hostile_value(rng: random.Random, paths: list[str]) -> str:
