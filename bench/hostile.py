@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -233,9 +234,14 @@ def cases(work: Path) -> list[Case]:
     add(Case("found", "history add --amount 3E-3000000000", ["history", "add", "--cause", "overuse", "--outcome", "denied",
                                                              "--amount", "3E-3000000000"]))
     add(Case("found", "evidence log /dev/zero", ["evidence", "log", "/dev/zero"]))
-    add(Case("found", "evidence log of a FIFO", ["evidence", "log", "fifo"], setup=lambda w: _fifo(w / "fifo")))
-    add(Case("found", "history import of a FIFO", ["history", "import", "fifo"], setup=lambda w: _fifo(w / "fifo")))
-    add(Case("found", "batch of a FIFO", ["batch", "fifo"], setup=lambda w: _fifo(w / "fifo")))
+    # A named pipe given as INPUT is read as `cat` reads it: the command waits for a writer (that is
+    # how `batch <(...)` works). Measured with a writer that appears 0.3 s later.
+    add(Case("found", "evidence log of a FIFO (a writer after 0.3 s)", ["evidence", "log", "fifo"],
+             setup=lambda w: _fifo_with_writer(w / "fifo", "")))
+    add(Case("found", "history import of a FIFO (a writer after 0.3 s)", ["history", "import", "fifo"],
+             setup=lambda w: _fifo_with_writer(w / "fifo", "")))
+    add(Case("found", "batch of a FIFO (a writer after 0.3 s)", ["batch", "fifo"],
+             setup=lambda w: _fifo_with_writer(w / "fifo", jsonl([ROW]))))
     add(Case("found", "history import of a YAML file (rules.yaml)", ["history", "import", str(ROOT / "rules.yaml")]))
     add(Case("found", "batch /proc/self/mem", ["batch", "/proc/self/mem"]))
     return result
@@ -307,6 +313,18 @@ def _read_only_history(work: Path) -> None:
 def _fifo(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(path)
+
+
+def _fifo_with_writer(path: Path, text: str) -> None:
+    """A named pipe, and a writer that opens it 0.3 s after the run starts, writes and closes."""
+    _fifo(path)
+
+    def feed() -> None:
+        time.sleep(0.3)
+        with open(path, "w", encoding="utf-8") as pipe:
+            pipe.write(text)
+
+    threading.Thread(target=feed, daemon=True).start()
 
 
 def _fifo_cache_entry(work: Path) -> None:
