@@ -1,0 +1,167 @@
+"""What an adversarial tester found in the history and the evidence readers, each as a user sees it:
+text that is not UTF-8, ids past any request, a database another program wrote odd values into,
+dates in the wrong order, a link to nowhere, evidence lines with absurd times or costs, and the
+messages about flags that do not exist. Never a traceback; one sentence, or a warning and the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from refundadvisor import history as history_module
+from refundadvisor.cli import EXIT_DATA, EXIT_USAGE, app
+
+from helpers import NOW_TEXT
+
+runner = CliRunner()
+NOW = datetime.fromisoformat(NOW_TEXT.replace("Z", "+00:00"))
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def run(*args: str, input: str | None = None):
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "history.db"
+
+
+def add(db, *args: str) -> int:
+    result = run("history", "add", "--history", str(db), "--now", NOW_TEXT, "--cause", "runaway-script", *args)
+    assert result.exit_code == 0, result.stderr
+    return int(result.stdout)
+
+
+# --- 1: text that is not UTF-8 is stored with U+FFFD, never a traceback ---------------------------
+
+@PROPERTY
+@given(note=st.text(min_size=1, max_size=40))
+def test_any_note_is_stored_with_lone_surrogates_replaced(tmp_path_factory, note):
+    store = history_module.History(tmp_path_factory.mktemp("h") / "history.db")
+    entry_id = store.add({"platform": "openrouter", "cause": "runaway-script", "note": note}, now=NOW)
+    stored = store.get(entry_id).note or ""
+    assert not any(0xD800 <= ord(char) <= 0xDFFF for char in stored)
+    expected = "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in note)
+    if expected.strip() and "sk-" not in expected.lower():  # a key-like note is masked, that is tested elsewhere
+        assert stored == expected[:history_module.NOTE_LIMIT]
+    updated = store.update(entry_id, {"currency": note[:8], "note": note + "\udcff"}, now=NOW)
+    assert updated.note.endswith("\ufffd")
+
+
+def test_bytes_that_are_not_utf8_in_add_update_and_import(db, tmp_path):
+    # on the command line, undecodable bytes arrive as lone surrogates (surrogateescape)
+    entry_id = add(db, "--note", "x\udcffy")
+    assert run("history", "update", str(entry_id), "--history", str(db), "--note", "\udc9b").exit_code == 0
+    export = tmp_path / "f.jsonl"
+    export.write_text('{"platform":"openrouter","cause":"runaway-script","note":"a\\ud800b"}\n')
+    assert run("history", "import", str(export), "--history", str(db)).exit_code == 0
+    notes = [row["note"] for row in json.loads(run("history", "list", "--json", "--history", str(db)).stdout)]
+    assert notes == ["\ufffd", "a\ufffdb"]
+
+
+# --- 2: ids past any request ---------------------------------------------------------------------
+
+@PROPERTY
+@given(entry_id=st.one_of(st.integers(max_value=0), st.integers(min_value=2**63)))
+def test_an_id_no_request_can_have_is_no_request(tmp_path_factory, entry_id):
+    store = history_module.History(tmp_path_factory.mktemp("h") / "history.db")
+    store.add({"platform": "openrouter", "cause": "runaway-script"}, now=NOW)
+    for attempt in (lambda: store.get(entry_id), lambda: store.remove(entry_id),
+                    lambda: store.update(entry_id, {"outcome": "denied"}, now=NOW)):
+        with pytest.raises(history_module.HistoryError, match="there is no request"):
+            attempt()
+
+
+@pytest.mark.parametrize("command", [["update", "99999999999999999999999", "--outcome", "denied"],
+                                     ["remove", "99999999999999999999999", "--yes"]])
+def test_a_huge_id_on_the_command_line_is_one_sentence(db, command):
+    add(db)
+    result = run("history", *command, "--history", str(db))
+    assert result.exit_code == EXIT_DATA
+    assert result.stderr.startswith("refundadvisor: error: there is no request 99999999999999999999999")
+    assert result.stderr.count("\n") == 1
+
+
+# --- 7: a database holding values of the wrong type -------------------------------------------------
+
+COLUMNS = ("asked_at", "platform", "charged_at", "amount", "currency", "cause", "outcome", "returned", "note",
+           "updated_at")
+ODD_VALUES = (b"\xff\xfe", 12, 3.5, "not-a-date-or-number", -7)
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_odd_values_in_any_column_never_break_the_history_views(db, column):
+    add(db, "--amount", "5")
+    with sqlite3.connect(db) as connection:
+        for number, value in enumerate(ODD_VALUES, 100):
+            row = {"id": number, "asked_at": "2026-11-30", "platform": "openrouter", "cause": "runaway-script",
+                   "outcome": "pending", column: value}
+            connection.execute(f"INSERT INTO requests ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                               tuple(row.values()))
+    for view in (["history", "--now", NOW_TEXT], ["history", "--json", "--now", NOW_TEXT], ["history", "list"],
+                 ["history", "export"], ["history", "export", "--format", "csv"]):
+        result = run(*view, "--history", str(db))
+        assert result.exit_code == 0, (view, result.stderr)
+    listed = json.loads(run("history", "list", "--json", "--history", str(db)).stdout)
+    assert {row["id"] for row in listed} == {1, 100, 101, 102, 103, 104}
+    assert all(isinstance(row[column], (str, type(None))) for row in listed)
+    # binary data is said, on one line of stderr, once per command
+    result = run("history", "list", "--history", str(db))
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("refundadvisor: warning:")]
+    assert any("request 100" in line and "binary data" in line for line in warnings), result.stderr
+    assert len(warnings) == len(set(warnings))
+    # the odd request can still be corrected or removed
+    assert run("history", "update", "100", "--history", str(db), "--now", NOW_TEXT, "--asked-at", "2026-11-30",
+               "--charged-at", "2026-11-29", "--amount", "3", "--returned", "1", "--cause", "runaway-script",
+               "--outcome", "partial", "--note", "fixed").exit_code == 0
+    assert run("history", "remove", "101", "--yes", "--history", str(db)).exit_code == 0
+
+
+def test_a_text_amount_that_is_no_number_is_shown_empty_with_a_warning(db):
+    add(db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE requests SET amount = 'lots' WHERE id = 1")
+    result = run("history", "list", "--json", "--history", str(db))
+    assert json.loads(result.stdout)[0]["amount"] is None
+    assert "request 1: amount 'lots' is not a number" in result.stderr
+
+
+# --- 24: dates in an order that cannot be ----------------------------------------------------------
+
+def test_a_charge_after_the_request_or_a_request_in_the_future_is_refused(db):
+    result = run("history", "add", "--history", str(db), "--now", NOW_TEXT, "--cause", "runaway-script",
+                 "--asked-at", "1900-01-01", "--charged-at", "8999-12-31")
+    assert result.exit_code == EXIT_USAGE and result.stderr.count("\n") == 1
+    assert "--charged-at" in result.stderr and "after the request" in result.stderr
+    result = run("history", "add", "--history", str(db), "--now", NOW_TEXT, "--cause", "runaway-script",
+                 "--asked-at", "2100-01-01")
+    assert result.exit_code == EXIT_USAGE and "--asked-at" in result.stderr and "after now" in result.stderr
+    assert not db.exists() or json.loads(run("history", "list", "--json", "--history", str(db)).stdout) == []
+    # the same day (a date is midnight) is fine, and so is an update that keeps the order
+    entry_id = add(db, "--asked-at", "2026-11-30", "--charged-at", "2026-11-30T15:00")
+    result = run("history", "update", str(entry_id), "--history", str(db), "--now", NOW_TEXT,
+                 "--charged-at", "2026-12-25")
+    assert result.exit_code == EXIT_USAGE and "after the request" in result.stderr
+
+
+# --- a dangling link in place of the history ----------------------------------------------------------
+
+def test_a_link_to_nowhere_is_refused_not_created_through(tmp_path):
+    link = tmp_path / "history.db"
+    target = tmp_path / "elsewhere" / "made.db"
+    os.symlink(target, link)
+    result = run("history", "add", "--history", str(link), "--now", NOW_TEXT, "--cause", "runaway-script")
+    assert result.exit_code == EXIT_DATA and result.stderr.count("\n") == 1
+    assert "does not exist" in result.stderr and "link" in result.stderr
+    assert not target.exists() and not target.parent.exists()
