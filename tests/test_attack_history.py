@@ -165,3 +165,21 @@ def test_a_link_to_nowhere_is_refused_not_created_through(tmp_path):
     assert result.exit_code == EXIT_DATA and result.stderr.count("\n") == 1
     assert "does not exist" in result.stderr and "link" in result.stderr
     assert not target.exists() and not target.parent.exists()
+
+
+# --- 18: the id cannot be printed, but the request was recorded ---------------------------------------
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_a_full_disk_on_stdout_says_the_request_was_recorded(db, extra):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "refundadvisor", "history", "add", "--history", str(db),
+                                 "--now", NOW_TEXT, "--cause", "runaway-script", *extra],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert result.returncode == EXIT_DATA and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "request 1 WAS recorded in " + str(db) in result.stderr and "do not add it again" in result.stderr
+    assert [row["id"] for row in json.loads(run("history", "list", "--json", "--history", str(db)).stdout)] == [1]

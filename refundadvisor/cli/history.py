@@ -212,8 +212,24 @@ def history_add(
         values["cause"] = _flagged("--cause", lambda: known.cause(ruleset, values["cause"]))
         store = _history(history)
         entry = store.get(_stored(lambda: store.add(values, now=moment)))
-        _print_entry(store, entry, json_output)
+        _print_recorded(store, entry, json_output)
         sys.stderr.write(f"refundadvisor: recorded as request {entry.id} ({entry.outcome}) in {store.path}\n")
+
+
+def _print_recorded(store, entry, json_output: bool) -> None:
+    """The id of a request just recorded, on stdout now (not at exit): when it cannot be written,
+    the error says the request WAS recorded, so that a script retrying does not add it twice."""
+    from ..output import OutputError
+
+    try:
+        _print_entry(store, entry, json_output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OutputError, OSError, ValueError) as error:
+        why = f"cannot write to stdout ({error.strerror or error})" if isinstance(error, OSError) else str(error)
+        raise CliError(f"request {entry.id} WAS recorded in {store.path}, but its id was not printed ({why}); "
+                       f"do not add it again ('refundadvisor history list' shows it)", EXIT_DATA) from None
 
 
 def _ask_cause(causes, moment) -> str:
