@@ -183,3 +183,81 @@ def test_a_full_disk_on_stdout_says_the_request_was_recorded(db, extra):
     assert result.stderr.count("\n") == 1
     assert "request 1 WAS recorded in " + str(db) in result.stderr and "do not add it again" in result.stderr
     assert [row["id"] for row in json.loads(run("history", "list", "--json", "--history", str(db)).stdout)] == [1]
+
+
+# --- 3 and 22: an evidence log line with an absurd time, cost or count is a broken line ------------
+
+GOOD_LINE = {"id": "gen-1", "object": "chat.completion", "model": "m", "choices": [{"finish_reason": "stop"}],
+             "created": 1764000000, "usage": {"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.01}}
+ABSURD = ['"created":1e20', '"created":-1e15', '"created":1e308', '"created":NaN', '"created":-62135596801',
+          '"created":' + "9" * 400, '"ts":"9999-12-31T23:59:59-14:00"', '"ts":"0001-01-01T00:00:00+14:00"',
+          '"ts":1e300', '"usage":{"cost":1e400}', '"usage":{"cost":NaN}', '"usage":{"cost":1e300}',
+          '"usage":{"prompt_tokens":' + "9" * 30 + "}"]
+
+
+def _log(*lines: str) -> bytes:
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _absurd_line(field: str) -> str:
+    base = {key: value for key, value in GOOD_LINE.items() if key not in ("created", "usage")}
+    return json.dumps(base)[:-1] + "," + field + "}"
+
+
+@pytest.mark.parametrize("field", ABSURD)
+def test_a_line_with_an_absurd_time_or_cost_is_skipped_and_counted(tmp_path, field):
+    log = tmp_path / "ev.jsonl"
+    log.write_bytes(_log(json.dumps(GOOD_LINE), _absurd_line(field), json.dumps(GOOD_LINE)))
+    result = run("evidence", "log", str(log), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["lines"]["requests"] == 2 and document["lines"]["skipped"]["broken"] == 1
+    assert document["lines"]["broken_examples"][0]["line"] == 2
+    assert "out of range" in document["lines"]["broken_examples"][0]["reason"] \
+        or "not a number" in document["lines"]["broken_examples"][0]["reason"]
+    assert "line 2" in result.stderr and "skipped" in result.stderr and "cannot read" not in result.stderr
+    alone = tmp_path / "one.jsonl"
+    alone.write_bytes(_log(_absurd_line(field)))
+    result = run("evidence", "log", str(alone))
+    assert result.exit_code == 0 and "1 broken" in result.stdout, result.stdout + result.stderr
+
+
+@settings(max_examples=80, deadline=None)
+@given(value=st.one_of(st.floats(), st.integers(min_value=-10**40, max_value=10**40),
+                       st.text(max_size=40)),
+       field=st.sampled_from(["created", "ts", "timestamp", "cost", "prompt_tokens"]))
+def test_any_time_or_cost_value_never_stops_the_log(value, field):
+    import io
+
+    from refundadvisor.evidence.logread import read_log
+
+    line = dict(GOOD_LINE)
+    if field in ("cost", "prompt_tokens"):
+        line["usage"] = {**GOOD_LINE["usage"], field: value}
+    else:
+        line.pop("created")
+        line[field] = value
+    reader = read_log(io.BytesIO(_log(json.dumps(line), json.dumps(GOOD_LINE))))
+    document = json.loads(json.dumps(reader.document(), default=str))
+    assert document["lines"]["requests"] + document["lines"]["skipped"]["broken"] == 2
+    assert document["lines"]["requests"] >= 1
+
+
+def test_a_number_of_thousands_of_digits_is_called_that_not_too_deeply_nested(tmp_path):
+    log = tmp_path / "ev.jsonl"
+    log.write_bytes(_log('{"usage":{"prompt_tokens":' + "1" * 4400 + "}}", json.dumps(GOOD_LINE)))
+    result = run("evidence", "log", str(log), "--json")
+    reason = json.loads(result.stdout)["lines"]["broken_examples"][0]["reason"]
+    assert "more digits" in reason and "nested" not in reason
+
+
+@pytest.mark.parametrize("field, value", [("created_at", "9999-12-31T23:59:59-14:00"), ("created_at", "0001-01-01"),
+                                          ("total_cost", 1e308), ("total_cost", float("inf")),
+                                          ("tokens_prompt", 10**40)])
+def test_a_generation_with_an_absurd_value_is_a_malformed_reply(field, value):
+    from refundadvisor.evidence.client import RequestFailed
+    from refundadvisor.evidence.generations import parse_generation
+
+    data = {"id": "gen-1", "total_cost": 0.5, "created_at": "2026-11-30T10:00:00Z", field: value}
+    with pytest.raises(RequestFailed, match="malformed|not"):
+        parse_generation({"data": data}, "gen-1")

@@ -143,7 +143,7 @@ def _bucket_times(platform: Platform, item: Any, what: str) -> tuple[int, int, l
         start_at, end_at = parse_time(item.get("starting_at")), parse_time(item.get("ending_at"))
         start = int(start_at.timestamp()) if start_at else None
         end = int(end_at.timestamp()) if end_at else None
-    if start is None or end is None or end <= start:
+    if start is None or end is None or end <= start or parse_time(start) is None or parse_time(end) is None:
         raise RequestFailed("malformed", f"{platform.title}'s {what} has a bucket without a valid start and end")
     return start, end, [result for result in item["results"] if isinstance(result, dict)]
 
@@ -186,7 +186,7 @@ def _cost_bucket(platform: Platform, item: Any) -> CostBucket:
                 number = Decimal(amount) / 100 if isinstance(amount, str) else None  # cents, as text
             except InvalidOperation:
                 number = None
-        if number is None or not number.is_finite():
+        if number is None or not number.is_finite() or as_decimal(abs(number)) is None:
             raise RequestFailed("malformed", f"{platform.title}'s cost report has an amount that is not a number")
         if currency.upper() != CURRENCY:
             raise RequestFailed("malformed", f"{platform.title}'s cost report is in {currency[:8]}, not USD")
