@@ -261,3 +261,29 @@ def test_a_generation_with_an_absurd_value_is_a_malformed_reply(field, value):
     data = {"id": "gen-1", "total_cost": 0.5, "created_at": "2026-11-30T10:00:00Z", field: value}
     with pytest.raises(RequestFailed, match="malformed|not"):
         parse_generation({"data": data}, "gen-1")
+
+
+# --- 20: --fact NAME=VALUE errors name --fact and the facts there are ------------------------------
+
+CHECK = ["check", "--now", NOW_TEXT, "--charge-type", "usage", "--ago", "20h", "--cause", "runaway-script"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
+       .filter(lambda name: "=" not in name and name.strip() and name.strip() not in (
+           "charge_type", "amount", "charged_at", "cause", "ago", "currency", "payment_method", "unused",
+           "unauthorized_how", "prior_refunds", "similar_prior", "prior_denials", "requests_90d", "warned",
+           "other_accounts", "profile", "usage_span_days", "evidence", "support_reply")))
+def test_an_unknown_fact_name_is_said_as_a_fact_name_not_a_flag(name):
+    result = run(*CHECK, "--amount", "80", "--fact", f"{name}=x")
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.startswith("refundadvisor: error: --fact: ") and result.stderr.count("\n") == 1
+    assert "the fact names are: charge_type, amount" in result.stderr
+
+
+def test_a_fact_given_by_name_counts_and_its_bad_value_names_fact():
+    assert run(*CHECK, "--fact", "amount=80").exit_code == 0
+    result = run(*CHECK, "--fact", "amount=abc")
+    assert result.exit_code == EXIT_USAGE and result.stderr.startswith("refundadvisor: error: --fact amount: ")
+    result = run(*CHECK, "--fact", "note=x", "--amount", "80")
+    assert "--note" not in result.stderr and "'note' is not a fact" in result.stderr

@@ -116,6 +116,18 @@ def fact_parameters(ruleset) -> list:
     return parameters
 
 
+def named_fact_problem(name: str, ruleset) -> Optional[str]:
+    """What is wrong with --fact NAME=VALUE's NAME for this rule set (None when it is a fact):
+    the message names --fact and the valid fact names, never a flag that does not exist."""
+    from ..facts import AGO_KEY, shown_value, suggestion
+
+    known = [*ruleset.facts, AGO_KEY]
+    if name in known:
+        return None
+    return (f"--fact: {shown_value(name)} is not a fact of the {ruleset.platform} rules{suggestion(name, known)}; "
+            f"the fact names are: {', '.join(known)}")
+
+
 def with_parameters(function, leading: list, trailing_from):
     """Give a command function (``**values``) the signature Typer reads: ``leading`` parameters,
     then those of ``trailing_from`` (a function declaring the command's other options)."""
