@@ -287,3 +287,30 @@ def test_a_fact_given_by_name_counts_and_its_bad_value_names_fact():
     assert result.exit_code == EXIT_USAGE and result.stderr.startswith("refundadvisor: error: --fact amount: ")
     result = run(*CHECK, "--fact", "note=x", "--amount", "80")
     assert "--note" not in result.stderr and "'note' is not a fact" in result.stderr
+
+
+# --- 26: the history pattern and `rules list` fit a narrow terminal ---------------------------------
+
+def _fits(text: str, width: int) -> bool:
+    return all(len(line) <= width or " " not in line.strip() for line in text.splitlines())
+
+
+@pytest.mark.parametrize("width", [40, 57, 100])
+def test_history_pattern_and_rules_list_wrap_to_columns(db, width):
+    add(db, "--amount", "12", "--asked-at", "2026-11-01", "--note", "a long note " * 20)
+    add(db, "--amount", "12", "--asked-at", "2026-11-20")
+    views = [["history", "--history", str(db), "--now", NOW_TEXT], ["rules", "list"]]
+    for view in views:
+        wide = run(*view).stdout
+        assert not _fits(wide, 40), view  # as written, the lines run past 40 columns
+        narrow = runner.invoke(app, view, env={"COLUMNS": str(width)}).stdout
+        assert _fits(narrow, width), narrow
+        assert narrow.split() == wide.split()  # nothing lost or added, only the line breaks
+        assert any(line.startswith("      https://") for line in narrow.splitlines()) or view[0] == "history"
+
+
+def test_piped_views_keep_one_line_per_item(db):
+    add(db, "--asked-at", "2026-11-01")
+    listed = run("rules", "list").stdout.splitlines()
+    assert all(line.startswith("    ") and line.split()[-1].startswith("http") for line in listed
+               if line.startswith(" "))

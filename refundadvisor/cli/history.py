@@ -167,7 +167,7 @@ def history_main(
     if ctx.invoked_subcommand is not None:
         return
     from ..advisor import history_pattern
-    from ..render import history_document, history_text, to_json
+    from ..render import history_document, history_text, layout_width, to_json
 
     with user_errors():
         moment = parse_now(now)
@@ -182,7 +182,7 @@ def history_main(
             crossings = history_pattern(ruleset, summaries) if ruleset else []
             platforms[platform] = (ruleset, mine, summaries, crossings)
         document = history_document(str(store.path), platforms, moment)
-        sys.stdout.write((to_json(document) if json_output else history_text(document)) + "\n")
+        sys.stdout.write((to_json(document) if json_output else history_text(document, layout_width(sys.stdout))) + "\n")
 
 
 @history_app.command("add", help=help_with_examples(
