@@ -145,12 +145,13 @@ def _time(value: Any, name: str) -> Optional[str]:
 def clean_text(value: Any) -> Any:
     """Text as SQLite can store it: a lone surrogate (bytes that were not UTF-8 on the command
     line, or a JSON "\\ud800") becomes U+FFFD; anything else is returned as it is."""
-    if isinstance(value, str) and _SURROGATE.search(value):
-        return _SURROGATE.sub("\ufffd", value)
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # rare: replace each surrogate, keep the rest
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
     return value
-
-
-_SURROGATE = __import__("re").compile("[\ud800-\udfff]")
 
 
 def check_entry(values: dict[str, Any], now: Optional[datetime] = None) -> dict[str, Any]:
