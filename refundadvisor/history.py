@@ -624,6 +624,7 @@ class History:
                     entry = check_entry(row)
                     if check is not None:
                         entry = check(entry)
+                    updated_at = _time(clean_text(row.get("updated_at")), "updated_at")
                 except HistoryError as error:
                     raise UnreadableExport(f"line {line}: {error}") from None
                 entry_id = row.get("id")
@@ -648,7 +649,7 @@ class History:
                     "returned, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (entry_id, entry["asked_at"], entry["platform"], entry["charged_at"], _text(entry["amount"]),
                      entry["currency"], entry["cause"], entry["outcome"], _text(entry["returned"]), entry["note"],
-                     _time(row.get("updated_at"), "updated_at")))
+                     updated_at))
                 imported += 1
             return imported, skipped
 

@@ -68,6 +68,9 @@ def test_bytes_that_are_not_utf8_in_add_update_and_import(db, tmp_path):
     assert run("history", "import", str(export), "--history", str(db)).exit_code == 0
     notes = [row["note"] for row in json.loads(run("history", "list", "--json", "--history", str(db)).stdout)]
     assert notes == ["\ufffd", "a\ufffdb"]
+    export.write_text('{"platform":"openrouter","cause":"runaway-script","updated_at":"\\udcff"}\n')
+    result = run("history", "import", str(export), "--history", str(db))
+    assert result.exit_code == EXIT_DATA and "f.jsonl: line 1: updated_at" in result.stderr
 
 
 # --- 2: ids past any request ---------------------------------------------------------------------
