@@ -756,18 +756,18 @@ TEXT_FIELDS = ("asked_at", "platform", "charged_at", "currency", "cause", "outco
 def _entry(row: tuple, warn: Callable[[str], None]) -> Optional[Entry]:
     """A row as an Entry, read defensively: a history written by another program (or damaged)
     may hold binary data or a number where text belongs, or text that is no amount. Such a field
-    is shown as text (binary data decoded, bad bytes as U+FFFD) or, for money, left empty; each
-    is said once through ``warn``. A row without a usable id is skipped (said too)."""
+    is shown as text (binary data decoded, bad bytes as U+FFFD) or, for money, left empty; the
+    row's odd fields are said on one line through ``warn``. A row without a usable id is skipped (said too)."""
     values = dict(zip(FIELDS, row))
     entry_id = values["id"]
     if not isinstance(entry_id, int) or isinstance(entry_id, bool):
         warn(f"a request whose id is {_shown(entry_id)}, not a whole number, is skipped")
         return None
+    odd = []
     for name in TEXT_FIELDS:
         value = values[name]
         if isinstance(value, bytes):
-            warn(f"request {entry_id}: {name} holds binary data, not text; shown decoded "
-                 f"('refundadvisor history update {entry_id}' can set it)")
+            odd.append(f"{name} holds binary data")
             values[name] = value.decode("utf-8", "replace")
         elif value is not None and not isinstance(value, str):
             values[name] = str(value)
@@ -778,8 +778,10 @@ def _entry(row: tuple, warn: Callable[[str], None]) -> Optional[Entry]:
                                                              _shown(value), name)
         except BadEntry as error:
             values[name] = None
-            warn(f"request {entry_id}: {name} {error.problem if not isinstance(value, bytes) else 'holds binary data, not a number'}; "
-                 f"shown as empty ('refundadvisor history update {entry_id} --{name}' sets it)")
+            odd.append(f"{name} {'holds binary data' if isinstance(value, bytes) else error.problem} (shown empty)")
+    if odd:
+        warn(f"request {entry_id} is not as refundadvisor writes it: {'; '.join(odd)}; "
+             f"'refundadvisor history update {entry_id}' corrects it, 'history remove {entry_id}' drops it")
     for name in ("asked_at", "platform", "cause", "outcome"):
         if values[name] is None:  # NOT NULL in the schema, but a foreign table may lack the constraint
             values[name] = ""

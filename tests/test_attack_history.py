@@ -137,7 +137,8 @@ def test_a_text_amount_that_is_no_number_is_shown_empty_with_a_warning(db):
         connection.execute("UPDATE requests SET amount = 'lots' WHERE id = 1")
     result = run("history", "list", "--json", "--history", str(db))
     assert json.loads(result.stdout)[0]["amount"] is None
-    assert "request 1: amount 'lots' is not a number" in result.stderr
+    assert "request 1 is not as refundadvisor writes it: amount 'lots' is not a number" in result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 # --- 24: dates in an order that cannot be ----------------------------------------------------------
