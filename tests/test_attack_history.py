@@ -318,3 +318,21 @@ def test_piped_views_keep_one_line_per_item(db):
     listed = run("rules", "list").stdout.splitlines()
     assert all(line.startswith("    ") and line.split()[-1].startswith("http") for line in listed
                if line.startswith(" "))
+
+
+@pytest.mark.parametrize("bucket", [{"start_time": 10**14, "end_time": 10**14 + 60},
+                                    {"start_time": -10**12, "end_time": 60},
+                                    {"starting_at": "9999-12-31T23:59:59-14:00", "ending_at": "9999-12-31T23:59:59-13:00"},
+                                    {"starting_at": "0001-01-01T00:00:00+14:00", "ending_at": "2026-01-01T00:00:00Z"}])
+@pytest.mark.parametrize("platform", ["openai", "anthropic"])
+def test_a_usage_bucket_with_an_absurd_time_or_amount_is_a_malformed_reply(platform, bucket):
+    from refundadvisor.evidence.client import RequestFailed
+    from refundadvisor.evidence.usage import PLATFORMS, _cost_bucket, _usage_bucket
+
+    with pytest.raises(RequestFailed, match="without a valid start and end"):
+        _usage_bucket(PLATFORMS[platform], {**bucket, "results": []})
+    good = {"start_time": 1764000000, "end_time": 1764003600, "starting_at": "2025-11-24T16:00:00Z",
+            "ending_at": "2025-11-24T17:00:00Z"}
+    amount = {"value": 1e300, "currency": "usd"} if platform == "openai" else "1e300"
+    with pytest.raises(RequestFailed, match="not a number"):
+        _cost_bucket(PLATFORMS[platform], {**good, "results": [{"amount": amount, "currency": "USD"}]})

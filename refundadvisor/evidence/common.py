@@ -44,6 +44,16 @@ def time_out_of_range(value: Any) -> bool:
 OUT_OF_RANGE: Any = object()
 
 
+def seconds_in_range(seconds: Any) -> bool:
+    """Whether Unix seconds (never read as milliseconds) fall in the years refundadvisor works with."""
+    from ..facts import FIRST_MOMENT, LAST_MOMENT
+
+    try:
+        return FIRST_MOMENT.timestamp() <= float(seconds) < LAST_MOMENT.timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def _parsed_time(value: Any) -> Any:
     from ..facts import FIRST_MOMENT, LAST_MOMENT
 

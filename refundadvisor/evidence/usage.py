@@ -27,7 +27,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, NamedTuple, Optional
 
 from .client import JsonClient, Policy, RequestFailed
-from .common import CURRENCY, SCHEMA_VERSION, EvidenceError, as_count, as_decimal, parse_time, utc_text
+from .common import (CURRENCY, SCHEMA_VERSION, EvidenceError, as_count, as_decimal, parse_time, seconds_in_range,
+                     utc_text)
 from .windows import find_windows
 
 MAX_PAGES = 200  # a report longer than this is not one incident; narrow --since/--until
@@ -143,7 +144,7 @@ def _bucket_times(platform: Platform, item: Any, what: str) -> tuple[int, int, l
         start_at, end_at = parse_time(item.get("starting_at")), parse_time(item.get("ending_at"))
         start = int(start_at.timestamp()) if start_at else None
         end = int(end_at.timestamp()) if end_at else None
-    if start is None or end is None or end <= start or parse_time(start) is None or parse_time(end) is None:
+    if start is None or end is None or end <= start or not seconds_in_range(start) or not seconds_in_range(end):
         raise RequestFailed("malformed", f"{platform.title}'s {what} has a bucket without a valid start and end")
     return start, end, [result for result in item["results"] if isinstance(result, dict)]
 
