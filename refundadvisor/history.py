@@ -27,6 +27,10 @@ NOTE_LIMIT = 2000  # characters of a note kept
 LINE_LIMIT = 64 * 1024
 SIZE_LIMIT = 256 * 1024 * 1024
 READ_CHUNK = 64 * 1024
+# Ids are SQLite integers: a number past this is no request (and would not fit the database).
+ID_LIMIT = 2**63 - 1
+# A date given without a time is midnight: a charge later that same day is not "after" the request.
+DATE_SLACK = timedelta(days=1)
 
 # Each migration takes the database from the version before it to its own.
 MIGRATIONS = {
@@ -138,11 +142,24 @@ def _time(value: Any, name: str) -> Optional[str]:
     return utc_text(moment)
 
 
-def check_entry(values: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise an entry's fields (all but id); raises HistoryError."""
+def clean_text(value: Any) -> Any:
+    """Text as SQLite can store it: a lone surrogate (bytes that were not UTF-8 on the command
+    line, or a JSON "\\ud800") becomes U+FFFD; anything else is returned as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # rare: replace each surrogate, keep the rest
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
+    return value
+
+
+def check_entry(values: dict[str, Any], now: Optional[datetime] = None) -> dict[str, Any]:
+    """Validate and normalise an entry's fields (all but id); raises HistoryError. A request
+    cannot be asked after ``now`` (default: the clock), nor its charge be later than the request."""
     from .redact import mask
 
-    result = dict(values)
+    result = {name: clean_text(value) for name, value in values.items()}
     for name in ("platform", "cause"):
         if not str(result.get(name) or "").strip():
             raise BadEntry(name, "is required")
@@ -153,6 +170,7 @@ def check_entry(values: dict[str, Any]) -> dict[str, Any]:
     result["outcome"] = outcome
     result["asked_at"] = _time(result.get("asked_at"), "asked_at") or utc_text(datetime.now(timezone.utc))
     result["charged_at"] = _time(result.get("charged_at"), "charged_at")
+    _check_order(result, now or datetime.now(timezone.utc))
     result["amount"] = _money(result.get("amount"), "amount")
     result["returned"] = _money(result.get("returned"), "returned")
     if result["returned"] is not None and result["amount"] is not None and result["returned"] > result["amount"]:
@@ -162,6 +180,23 @@ def check_entry(values: dict[str, Any]) -> dict[str, Any]:
     currency = result.get("currency")
     result["currency"] = None if currency in (None, "") else str(currency).strip().upper()[:8]
     return result
+
+
+def _check_order(entry: dict[str, Any], now: datetime) -> None:
+    """A request is not asked in the future, and its charge is not later than the request."""
+    from .facts import FUTURE_TOLERANCE
+
+    asked, charged = entry["asked_at"], entry["charged_at"]
+    if asked > utc_text(now + FUTURE_TOLERANCE):
+        raise BadEntry("asked_at", f"({asked}) is after now ({utc_text(now)}); give when you asked, "
+                                   "which has happened (or a later --now)")
+    if charged is not None and charged > utc_text(_moment(asked) + DATE_SLACK):
+        raise BadEntry("charged_at", f"({charged}) is after the request was asked ({asked}); "
+                                     "a charge comes before the request about it")
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def normal_id(value: Any) -> str:
@@ -333,8 +368,20 @@ def _check_header(header: list[str]) -> None:
 class History:
     """A history database at a path; opened (and migrated) on first use."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, warn: Optional[Callable[[str], None]] = None):
+        """``warn`` is told, once each, of fields the database holds that are not what a history
+        holds (see ``_entry``); by default a warning line on stderr."""
         self.path = Path(path)
+        self._warn = warn or _stderr_warning
+        self._warned: set[str] = set()
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
+
+    def _entry(self, row: Optional[tuple]) -> Optional[Entry]:
+        return None if row is None else _entry(row, self._warn_once)
 
     # -- opening ---------------------------------------------------------------------------------
     def _kind(self) -> str:
@@ -344,6 +391,9 @@ class History:
         try:
             mode = os.stat(self.path).st_mode
         except FileNotFoundError:
+            if os.path.islink(self.path):  # creating through it would make a file wherever it points
+                raise HistoryError(f"the history path {shown_path(self.path)} is a link to {shown_path(os.readlink(self.path))}, "
+                                   "which does not exist; remove the link, or point --history at a file") from None
             return "missing"
         except NotADirectoryError:
             raise HistoryError(f"the history path {self.path} goes through a file as if it were a folder; "
@@ -480,7 +530,7 @@ class History:
     # -- reading and writing -----------------------------------------------------------------------
     def add(self, values: dict[str, Any], now: Optional[datetime] = None) -> int:
         """Record a request; returns its id. Asked at ``now`` unless the values say when."""
-        entry = check_entry({**values, "asked_at": values.get("asked_at") or (now and utc_text(now))})
+        entry = check_entry({**values, "asked_at": values.get("asked_at") or (now and utc_text(now))}, now)
         stamp = utc_text(now or datetime.now(timezone.utc))
 
         def work(connection):
@@ -504,38 +554,46 @@ class History:
             return [] if query is None else connection.execute(query + where + " ORDER BY asked_at, id",
                                                                 arguments).fetchall()
 
-        return [_entry(row) for row in self._run(work)]
+        return [entry for entry in map(self._entry, self._run(work)) if entry is not None]
 
     def get(self, entry_id: int) -> Entry:
+        _known_id(entry_id)
+
         def work(connection):
             query = _select(connection)
             return None if query is None else connection.execute(query + " WHERE id = ?", (entry_id,)).fetchone()
 
-        row = self._run(work)
-        if row is None:
+        entry = self._entry(self._run(work))
+        if entry is None:
             raise HistoryError(f"there is no request {entry_id} in the history ('refundadvisor history list' shows them)")
-        return _entry(row)
+        return entry
 
     def update(self, entry_id: int, changes: dict[str, Any], now: Optional[datetime] = None) -> Entry:
         """Change some fields of a request (e.g. its outcome once support answers)."""
+        _known_id(entry_id)
+
         def work(connection):
             row = connection.execute(f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?", (entry_id,)).fetchone()
-            if row is None:
+            current = self._entry(row)
+            if current is None:
                 raise HistoryError(f"there is no request {entry_id} in the history")
-            current = _entry(row)._asdict()
-            merged = check_entry({**current, **{name: value for name, value in changes.items() if value is not None}})
+            current = current._asdict()
+            merged = check_entry({**current, **{name: value for name, value in changes.items() if value is not None}},
+                                 now)
             connection.execute(
                 "UPDATE requests SET asked_at = ?, platform = ?, charged_at = ?, amount = ?, currency = ?, cause = ?, "
                 "outcome = ?, returned = ?, note = ?, updated_at = ? WHERE id = ?",
                 (merged["asked_at"], merged["platform"], merged["charged_at"], _text(merged["amount"]),
                  merged["currency"], merged["cause"], merged["outcome"], _text(merged["returned"]), merged["note"],
                  utc_text(now or datetime.now(timezone.utc)), entry_id))
-            return _entry(connection.execute(f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?",
+            return self._entry(connection.execute(f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?",
                                              (entry_id,)).fetchone())
 
         return self._run(work, write=True)
 
     def remove(self, entry_id: int) -> None:
+        _known_id(entry_id)
+
         def work(connection):
             if connection.execute("DELETE FROM requests WHERE id = ?", (entry_id,)).rowcount == 0:
                 raise HistoryError(f"there is no request {entry_id} in the history")
@@ -566,6 +624,7 @@ class History:
                     entry = check_entry(row)
                     if check is not None:
                         entry = check(entry)
+                    updated_at = _time(clean_text(row.get("updated_at")), "updated_at")
                 except HistoryError as error:
                     raise UnreadableExport(f"line {line}: {error}") from None
                 entry_id = row.get("id")
@@ -573,8 +632,9 @@ class History:
                     entry_id = _entry_id(entry_id, line)
                     existing = connection.execute(f"SELECT {', '.join(FIELDS)} FROM requests WHERE id = ?",
                                                   (entry_id,)).fetchone()
+                    existing = self._entry(existing)
                     if existing is not None:
-                        same = {k: v for k, v in _entry(existing).as_dict().items() if k != "id"}
+                        same = {k: v for k, v in existing.as_dict().items() if k != "id"}
                         theirs = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in entry.items() if k in FIELDS}
                         theirs.setdefault("updated_at", None)
                         if same == {k: theirs.get(k) for k in same}:
@@ -589,7 +649,7 @@ class History:
                     "returned, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (entry_id, entry["asked_at"], entry["platform"], entry["charged_at"], _text(entry["amount"]),
                      entry["currency"], entry["cause"], entry["outcome"], _text(entry["returned"]), entry["note"],
-                     _time(row.get("updated_at"), "updated_at")))
+                     updated_at))
                 imported += 1
             return imported, skipped
 
@@ -616,6 +676,13 @@ class History:
             else:
                 counts[wanted.fact] = len(window)
         return Summary(counts, latest)
+
+
+def _known_id(entry_id: int) -> None:
+    """An id a request can have (1 up to ID_LIMIT); else HistoryError: there is no such request."""
+    if not 1 <= entry_id <= ID_LIMIT:
+        raise HistoryError(f"there is no request {_shown(entry_id)} in the history; ids are whole numbers "
+                           "from 1 ('refundadvisor history list' shows them)")
 
 
 def _entry_id(value: Any, line: int) -> int:
@@ -683,8 +750,48 @@ def _text(value: Optional[Decimal]) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def _entry(row: tuple) -> Entry:
+TEXT_FIELDS = ("asked_at", "platform", "charged_at", "currency", "cause", "outcome", "note", "updated_at")
+
+
+def _entry(row: tuple, warn: Callable[[str], None]) -> Optional[Entry]:
+    """A row as an Entry, read defensively: a history written by another program (or damaged)
+    may hold binary data or a number where text belongs, or text that is no amount. Such a field
+    is shown as text (binary data decoded, bad bytes as U+FFFD) or, for money, left empty; the
+    row's odd fields are said on one line through ``warn``. A row without a usable id is skipped (said too)."""
     values = dict(zip(FIELDS, row))
-    values["amount"] = None if values["amount"] is None else Decimal(values["amount"])
-    values["returned"] = None if values["returned"] is None else Decimal(values["returned"])
+    entry_id = values["id"]
+    if not isinstance(entry_id, int) or isinstance(entry_id, bool):
+        warn(f"a request whose id is {_shown(entry_id)}, not a whole number, is skipped")
+        return None
+    odd = []
+    for name in TEXT_FIELDS:
+        value = values[name]
+        if isinstance(value, bytes):
+            odd.append(f"{name} holds binary data")
+            values[name] = value.decode("utf-8", "replace")
+        elif value is not None and not isinstance(value, str):
+            values[name] = str(value)
+    for name in ("amount", "returned"):
+        value = values[name]
+        try:
+            values[name] = None if value is None else _money(value if isinstance(value, (str, int, float)) else
+                                                             _shown(value), name)
+        except BadEntry as error:
+            values[name] = None
+            odd.append(f"{name} {'holds binary data' if isinstance(value, bytes) else error.problem} (shown empty)")
+    if odd:
+        warn(f"request {entry_id} is not as refundadvisor writes it: {'; '.join(odd)}; "
+             f"'refundadvisor history update {entry_id}' corrects it, 'history remove {entry_id}' drops it")
+    for name in ("asked_at", "platform", "cause", "outcome"):
+        if values[name] is None:  # NOT NULL in the schema, but a foreign table may lack the constraint
+            values[name] = ""
     return Entry(**values)
+
+
+def _stderr_warning(message: str) -> None:
+    import sys
+
+    try:
+        sys.stderr.write(f"refundadvisor: warning: {message}\n")
+    except (OSError, ValueError, AttributeError):  # no stderr to say it on
+        pass

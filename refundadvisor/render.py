@@ -654,14 +654,42 @@ def platforms_document(rulesets: dict, default: str) -> dict[str, Any]:
     }
 
 
-def platforms_text(document: dict[str, Any]) -> str:
-    """The bundled platforms for people: one block each, the default marked."""
+def layout_width(stream) -> Optional[int]:
+    """The width to wrap a plain-text view to: the terminal's, or $COLUMNS when set; None (one
+    line per item, as written, for grep and scripts) when piped without $COLUMNS."""
+    import os
+
+    from .term import is_terminal, width_of
+
+    columns = os.environ.get("COLUMNS", "")
+    return width_of(stream) if is_terminal(stream) or (columns.isdigit() and int(columns) > 0) else None
+
+
+def fitted(text: str, width: Optional[int]) -> str:
+    """Each line of a view wrapped to ``width`` (none when None): continuation lines indented two
+    more than their line, words never broken (a URL stays whole, so it still opens)."""
+    import textwrap
+
+    if width is None:
+        return text
+    out = []
+    for line in text.split("\n"):
+        indent = line[:len(line) - len(line.lstrip(" "))]
+        hanging = indent + "  " if len(indent) + 2 < width // 2 else indent
+        out += textwrap.wrap(line, width=width, initial_indent="", subsequent_indent=hanging,
+                             break_long_words=False, break_on_hyphens=False) or [""]
+    return "\n".join(out)
+
+
+def platforms_text(document: dict[str, Any], width: Optional[int] = None) -> str:
+    """The bundled platforms for people: one block each, the default marked (wrapped to
+    ``width`` when given)."""
     lines = []
     for platform in document["platforms"]:
         mark = " (default)" if platform["name"] == document["default"] else ""
         lines.append(f"{platform['name']}{mark}: {platform['title']}, {platform['policy']}, checked {platform['verified_on']}")
         lines += [f"    {source['title']} ({source['sureness']}) {source['url']}" for source in platform["sources"]]
-    return "\n".join(lines)
+    return fitted("\n".join(lines), width)
 
 
 # --- the refund history -----------------------------------------------------------------------------
@@ -693,10 +721,10 @@ def history_document(path: str, platforms: dict, now) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "path": path, "as_of": utc_text(now), "platforms": result}
 
 
-def history_text(document: dict[str, Any]) -> str:
-    """The pattern as support would see it, for people."""
+def history_text(document: dict[str, Any], width: Optional[int] = None) -> str:
+    """The pattern as support would see it, for people (wrapped to ``width`` when given)."""
     if not document["platforms"]:
-        return f"No requests recorded yet in {document['path']}; 'refundadvisor history add' records one."
+        return fitted(f"No requests recorded yet in {document['path']}; 'refundadvisor history add' records one.", width)
     lines = [f"Your refund requests ({document['path']}), as of {document['as_of'][:10]}:"]
     for platform in document["platforms"]:
         outcomes = ", ".join(f"{name} {count}" for name, count in platform["outcomes"].items())
@@ -711,7 +739,7 @@ def history_text(document: dict[str, Any]) -> str:
                          f"({crossing['effect']}): {crossing['why']}")
         if not platform["would_cross"] and platform["counted"]:
             lines.append("  One more request now would not cross any rule about earlier requests.")
-    return "\n".join(lines)
+    return fitted("\n".join(lines), width)
 
 
 def literal_table(**options):

@@ -163,3 +163,60 @@ def test_narrow_history_list_is_plain_lines(isolated_home):
     assert "#1 2026-09-10 openrouter runaway-script 40.00: denied; looped" in " ".join(result.stdout.split())
     assert "…" not in result.stdout and all(line == line.rstrip() for line in result.stdout.splitlines())
     assert NOW  # the shared clock stays importable
+
+
+def _completions(words: list[str], incomplete: str) -> list[str]:
+    """What Tab offers after ``refundadvisor WORDS INCOMPLETE``, asked as bash's script asks."""
+    line = " ".join(["refundadvisor", *words, incomplete])
+    result = runner.invoke(app, [], prog_name="refundadvisor", env={
+        "_REFUNDADVISOR_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) + 1)})
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_every_choice_fact_flag_completes_its_ids_on_check_and_draft():
+    from refundadvisor.cli.check import SHARED
+    from refundadvisor.cli.options import flag_of
+
+    choice_facts = [spec for spec in SHARED.facts.values() if spec.type in ("choice", "choices")]
+    assert {"cause", "charge_type", "payment_method"} <= {spec.name for spec in choice_facts}
+    for command in ("check", "draft"):
+        for spec in choice_facts:
+            ids = list(spec.choice_ids())
+            assert _completions([command, flag_of(spec.name)], "") == ids
+            first = ids[0]
+            assert all(name.startswith(first[:2]) for name in _completions([command, flag_of(spec.name)], first[:2]))
+    evidence = next(spec for spec in choice_facts if spec.type == "choices")
+    ids = evidence.choice_ids()
+    assert _completions(["check", flag_of(evidence.name)], f"{ids[0]},") == [f"{ids[0]},{name}" for name in ids]
+
+
+@pytest.mark.parametrize("words, incomplete, expected", [
+    (["check", "--platform"], "o", ["openrouter", "openai"]),
+    (["rules", "show", "--platform"], "", ["openrouter", "anthropic", "openai"]),
+    (["batch", "x.jsonl", "--platform"], "an", ["anthropic"]),
+    (["history", "add", "--outcome"], "", ["pending", "granted", "partial", "denied"]),
+    (["history", "update", "3", "--outcome"], "p", ["pending", "partial"]),
+    (["history", "add", "--cause"], "dup", ["duplicate-charge"]),
+    (["history", "add", "--platform"], "open", ["openrouter", "openai"]),
+    (["history", "list", "--platform"], "a", ["anthropic"]),
+    (["completion", "show"], "", ["bash", "zsh", "fish", "powershell", "pwsh"]),
+    (["completion", "install"], "f", ["fish"]),
+    (["evidence", "usage", "--platform"], "", ["openai", "anthropic"]),
+    (["evidence", "usage", "--bucket"], "1", ["1m", "1h", "1d"]),
+    (["check", "--fact"], "usage_s", ["usage_span_days="]),
+])
+def test_choice_flags_complete_their_ids(words, incomplete, expected):
+    assert _completions(words, incomplete) == expected
+
+
+def test_cause_completes_through_the_shell_protocol():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_REFUNDADVISOR_COMPLETE": "complete_bash", "COMP_WORDS": "refundadvisor check --cause r",
+           "COMP_CWORD": "3"}
+    script = os.path.join(os.path.dirname(sys.executable), "refundadvisor")
+    result = subprocess.run([script], env=env, capture_output=True, text=True, timeout=30)
+    assert result.stdout.split() == ["runaway-script", "refund-not-received"]

@@ -11,7 +11,8 @@ from .. import paths
 from . import (EXIT_BELOW, EXIT_DATA, EXIT_OK, EXIT_USAGE, CliError, app, band_index, is_below, load_rules,
                parse_now, user_errors, write_output)
 from .options import (AnswersOpt, DraftFormat, EvidenceFileOpt, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
-                      PlatformOpt, RulesOpt, fact_parameters, flag_of, help_with_examples, with_parameters)
+                      PlatformOpt, RulesOpt, fact_parameters, flag_of, help_with_examples, named_fact_problem,
+                      with_parameters)
 
 
 def _shared_rules():
@@ -221,8 +222,13 @@ def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime
     for name, value in raw.items():
         if value is not None and name not in ruleset.facts:
             raise CliError(f"{flag_of(name)}: the rule file {ruleset.path} has no fact {name!r}")
+    for name in named or {}:
+        problem = named_fact_problem(name, ruleset)
+        if problem:
+            raise CliError(problem)
     from_file = {key: value for key, value in (from_file or {}).items() if key != PLATFORM_KEY}
-    flags = {name: value for name, value in {**(named or {}), **raw, "ago": ago}.items() if value is not None}
+    given_flags = {name: value for name, value in {**raw, "ago": ago}.items() if value is not None}
+    flags = {**(named or {}), **given_flags}  # a flag not given leaves --fact's value in place
     if "ago" in flags or "charged_at" in flags:  # a time on the command line replaces the file's
         from_file.pop("ago", None)
         from_file.pop("charged_at", None)
@@ -232,6 +238,8 @@ def gather_facts(ruleset, raw: dict[str, Any], ago: Optional[str], now: datetime
     except FactError as error:
         if error.fact in from_file and error.fact not in flags:
             raise CliError(f"--answers {answers_path}: key {error.fact!r}: {error}") from None
+        if error.fact in (named or {}) and error.fact not in given_flags:
+            raise CliError(f"--fact {error.fact}: {error}") from None
         raise
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import CliError, app, user_errors
+from .options import complete_ids
 
 PROG = "refundadvisor"
 COMPLETE_VAR = "_REFUNDADVISOR_COMPLETE"
@@ -23,7 +24,7 @@ completion_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(completion_app, name="completion")
 
-ShellArg = Annotated[Optional[str], typer.Argument(metavar="[SHELL]", help="bash, zsh, fish or powershell [default: the shell you run].", show_default=False)]
+ShellArg = Annotated[Optional[str], typer.Argument(metavar="[SHELL]", help="bash, zsh, fish or powershell [default: the shell you run].", show_default=False, autocompletion=complete_ids(SHELLS))]
 
 
 def _shell(shell: Optional[str]) -> str:

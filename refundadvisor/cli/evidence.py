@@ -12,6 +12,8 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
+from .options import complete_ids
+
 EXIT_OK = 0
 EXIT_DATA = 1  # a failed look-up, an unreachable API, a rejected key, a malformed reply
 EXIT_USAGE = 2  # bad flags or IDs, a missing key, an unreadable input file
@@ -392,15 +394,28 @@ def _log_view(evidence: dict, reader) -> list[Any]:
     return lines
 
 
+def _usage_platforms() -> list[str]:
+    from ..evidence.usage import PLATFORMS
+
+    return list(PLATFORMS)
+
+
+def _bucket_widths() -> list[str]:
+    from ..evidence.usage import WIDTHS
+
+    return ["auto", *WIDTHS]
+
+
 @evidence_app.command("usage")
 def usage(
-    platform: Annotated[str, Opt("--platform", metavar="NAME", help="openai or anthropic.", show_default=False)] = "",
+    platform: Annotated[str, Opt("--platform", metavar="NAME", help="openai or anthropic.", show_default=False,
+                                          autocompletion=complete_ids(_usage_platforms))] = "",
     since: Annotated[str, Opt("--since", metavar="WHEN", help="Start, a date or ISO 8601 time (UTC unless "
                                                               "an offset is given), or how long ago: 3d.", show_default=False)] = "",
     until: Annotated[Optional[str], Opt("--until", metavar="WHEN", help="End (exclusive) [default: now].")] = None,
     bucket: Annotated[str, Opt("--bucket", metavar="WIDTH", help="1m, 1h or 1d [default: by the range: "
                                                                  "1m up to a day, 1h up to two weeks, else 1d].",
-                                        show_default=False)] = "auto",
+                                        show_default=False, autocompletion=complete_ids(_bucket_widths))] = "auto",
     json_output: JsonOpt = False,
     timeout: TimeoutOpt = 30.0,
     no_color: NoColorOpt = False,

@@ -11,7 +11,8 @@ from .. import paths
 from ..words import plural
 from . import EXIT_DATA, CliError, app, is_interactive, load_rules, parse_now, user_errors, write_output
 from .check import _examples
-from .options import HistoryOpt, InputFormat, NoColorOpt, NoInputOpt, NowOpt, Opt, RowsFormat, help_with_examples
+from .options import (HistoryOpt, InputFormat, NoColorOpt, NoInputOpt, NowOpt, Opt, RowsFormat, complete_ids,
+                      complete_platform, help_with_examples)
 
 history_app = typer.Typer(
     help=help_with_examples("Your own record of refund requests: what support will see when you ask again.",
@@ -20,9 +21,25 @@ history_app = typer.Typer(
 )
 app.add_typer(history_app, name="history")
 OUTCOME_HELP = "pending, granted, partial or denied (any case)"
+
+
+def _cause_ids() -> tuple[str, ...]:
+    """Every cause id the rule files name (the shared vocabulary), for Tab completion."""
+    from .check import SHARED
+
+    spec = SHARED.facts.get("cause") if SHARED else None
+    return spec.choice_ids() if spec is not None else ()
+
+
+def _outcome_ids() -> tuple[str, ...]:
+    from ..history import OUTCOMES
+
+    return OUTCOMES
+
+
 # Options shared by history add and update.
-EntryCauseOpt = Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked, a cause id of that platform's rule file (any case, as in check).")]
-EntryOutcomeOpt = Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + " [default when added: pending].")]
+EntryCauseOpt = Annotated[Optional[str], Opt("--cause", metavar="ID", help="Why you asked, a cause id of that platform's rule file (any case, as in check).", autocompletion=complete_ids(_cause_ids))]
+EntryOutcomeOpt = Annotated[Optional[str], Opt("--outcome", metavar="OUTCOME", help=OUTCOME_HELP + " [default when added: pending].", autocompletion=complete_ids(_outcome_ids))]
 EntryAmountOpt = Annotated[Optional[str], Opt("--amount", metavar="N", help="The amount you asked about.")]
 EntryAskedOpt = Annotated[Optional[str], Opt("--asked-at", metavar="WHEN", help="When you asked (ISO 8601 date or date-time) [default when added: now].")]
 EntryChargedOpt = Annotated[Optional[str], Opt("--charged-at", metavar="WHEN", help="When the charge was (ISO 8601).")]
@@ -167,7 +184,7 @@ def history_main(
     if ctx.invoked_subcommand is not None:
         return
     from ..advisor import history_pattern
-    from ..render import history_document, history_text, to_json
+    from ..render import history_document, history_text, layout_width, to_json
 
     with user_errors():
         moment = parse_now(now)
@@ -182,14 +199,14 @@ def history_main(
             crossings = history_pattern(ruleset, summaries) if ruleset else []
             platforms[platform] = (ruleset, mine, summaries, crossings)
         document = history_document(str(store.path), platforms, moment)
-        sys.stdout.write((to_json(document) if json_output else history_text(document)) + "\n")
+        sys.stdout.write((to_json(document) if json_output else history_text(document, layout_width(sys.stdout))) + "\n")
 
 
 @history_app.command("add", help=help_with_examples(
     "Record a refund request; in a terminal you are asked for the cause if it is missing. "
     "The outcome is pending unless you give --outcome.", _examples("history add")))
 def history_add(
-    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help=f"Which platform you asked [default: $REFUNDADVISOR_PLATFORM, else {paths.default_platform()}].")] = None,
+    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help=f"Which platform you asked [default: $REFUNDADVISOR_PLATFORM, else {paths.default_platform()}].", autocompletion=complete_platform)] = None,
     cause: EntryCauseOpt = None, outcome: EntryOutcomeOpt = None, amount: EntryAmountOpt = None,
     asked_at: EntryAskedOpt = None, charged_at: EntryChargedOpt = None, returned: EntryReturnedOpt = None,
     note: EntryNoteOpt = None, history: HistoryOpt = None, no_input: NoInputOpt = False, now: NowOpt = None,
@@ -212,8 +229,24 @@ def history_add(
         values["cause"] = _flagged("--cause", lambda: known.cause(ruleset, values["cause"]))
         store = _history(history)
         entry = store.get(_stored(lambda: store.add(values, now=moment)))
-        _print_entry(store, entry, json_output)
+        _print_recorded(store, entry, json_output)
         sys.stderr.write(f"refundadvisor: recorded as request {entry.id} ({entry.outcome}) in {store.path}\n")
+
+
+def _print_recorded(store, entry, json_output: bool) -> None:
+    """The id of a request just recorded, on stdout now (not at exit): when it cannot be written,
+    the error says the request WAS recorded, so that a script retrying does not add it twice."""
+    from ..output import OutputError
+
+    try:
+        _print_entry(store, entry, json_output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OutputError, OSError, ValueError) as error:
+        why = f"cannot write to stdout ({error.strerror or error})" if isinstance(error, OSError) else str(error)
+        raise CliError(f"request {entry.id} WAS recorded in {store.path}, but its id was not printed ({why}); "
+                       f"do not add it again ('refundadvisor history list' shows it)", EXIT_DATA) from None
 
 
 def _ask_cause(causes, moment) -> str:
@@ -226,7 +259,7 @@ def _ask_cause(causes, moment) -> str:
 
 @history_app.command("list")
 def history_list(
-    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help="Only this platform's requests.")] = None,
+    platform: Annotated[Optional[str], Opt("--platform", metavar="NAME", help="Only this platform's requests.", autocompletion=complete_platform)] = None,
     json_output: Annotated[bool, Opt("--json", help="Print a JSON array.")] = False,
     history: HistoryOpt = None, no_color: NoColorOpt = False,
 ) -> None:

@@ -30,6 +30,34 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
+# --- Tab completion: each choice flag completes its ids (asked only when the shell asks) -------
+
+def complete_ids(ids, many: bool = False):
+    """A Typer ``autocompletion`` offering ``ids`` (a tuple, or a function giving them, called only
+    when completing) that start with what is typed; with ``many`` the last of comma-separated ids."""
+    def complete(incomplete: str) -> list[str]:
+        head, comma, last = incomplete.rpartition(",") if many else ("", "", incomplete)
+        known = ids() if callable(ids) else ids
+        return [head + comma + name for name in known if name.startswith(last.strip().lower())]
+
+    return complete
+
+
+def _platform_ids() -> list[str]:
+    from ..paths import bundled_platforms
+
+    return list(bundled_platforms())
+
+
+complete_platform = complete_ids(_platform_ids)
+
+
+def _fact_names() -> list[str]:
+    from .check import SHARED
+
+    return [name + "=" for name in (SHARED.facts if SHARED else ())]
+
+
 # Options shared by the commands that take the facts of one charge (check, draft). The fact
 # flags themselves are made from the shared rule file's facts (fact_parameters below).
 HistoryOpt = Annotated[Optional[str], Opt("--history", metavar="PATH", help="The refund history database [default: $REFUNDADVISOR_HOME/history.db, else ~/.local/share/refundadvisor/history.db].")]
@@ -40,7 +68,7 @@ RulesOpt = Annotated[Optional[str], Opt("--rules", metavar="PATH", help="The rul
 NoColorOpt = Annotated[bool, Opt("--no-color", help="No colour (also NO_COLOR=1 or TERM=dumb).")]
 NowOpt = Annotated[Optional[str], Opt("--now", metavar="WHEN", help="Evaluate as of this moment (ISO 8601), for reproducible runs.")]
 EvidenceFileOpt = Annotated[Optional[str], Opt("--generations", metavar="FILE", help="An evidence document from 'refundadvisor evidence generations|log|usage --json' ('-' for stdin): fills the amount, time and span of the disputed requests where not given, and the evidence in hand; draft attaches its table.")]
-FactOpt = Annotated[Optional[list[str]], Opt("--fact", metavar="NAME=VALUE", help="Any fact by its name, e.g. for a fact your own rule file adds (repeatable; 'refundadvisor rules show' lists them).")]
+FactOpt = Annotated[Optional[list[str]], Opt("--fact", metavar="NAME=VALUE", help="Any fact by its name, e.g. for a fact your own rule file adds (repeatable; 'refundadvisor rules show' lists them).", autocompletion=complete_ids(_fact_names))]
 
 
 def _platform_help() -> str:
@@ -52,7 +80,8 @@ def _platform_help() -> str:
             f"[default: $REFUNDADVISOR_PLATFORM, else {default_platform()}].")
 
 
-PlatformOpt = Annotated[Optional[str], Opt("--platform", metavar="NAME", help=_platform_help())]
+PlatformOpt = Annotated[Optional[str], Opt("--platform", metavar="NAME", help=_platform_help(),
+                                           autocompletion=complete_platform)]
 
 
 # --- the fact flags, made from the rule file --------------------------------------------------------
@@ -106,7 +135,9 @@ def fact_parameters(ruleset) -> list:
             option = Opt(f"{flag}/--not-{flag[2:]}", help=_help_for(spec, spec.name in history_facts))
             annotation = Annotated[Optional[bool], option]
         else:
-            option = Opt(flag, metavar=METAVARS.get(spec.type, "VALUE"), help=_help_for(spec, spec.name in history_facts))
+            choices = spec.type in ("choice", "choices")
+            option = Opt(flag, metavar=METAVARS.get(spec.type, "VALUE"), help=_help_for(spec, spec.name in history_facts),
+                         autocompletion=complete_ids(spec.choice_ids(), spec.type == "choices") if choices else None)
             annotation = Annotated[Optional[str], option]
         parameters.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
         if spec.type == "time":
@@ -114,6 +145,18 @@ def fact_parameters(ruleset) -> list:
             parameters.append(inspect.Parameter("ago", inspect.Parameter.KEYWORD_ONLY, default=None,
                                                 annotation=Annotated[Optional[str], ago]))
     return parameters
+
+
+def named_fact_problem(name: str, ruleset) -> Optional[str]:
+    """What is wrong with --fact NAME=VALUE's NAME for this rule set (None when it is a fact):
+    the message names --fact and the valid fact names, never a flag that does not exist."""
+    from ..facts import AGO_KEY, shown_value, suggestion
+
+    known = [*ruleset.facts, AGO_KEY]
+    if name in known:
+        return None
+    return (f"--fact: {shown_value(name)} is not a fact of the {ruleset.platform} rules{suggestion(name, known)}; "
+            f"the fact names are: {', '.join(known)}")
 
 
 def with_parameters(function, leading: list, trailing_from):

@@ -122,13 +122,14 @@ def rules_list(output_format: FormatOption = ReportFormat.text) -> None:
       \b
       refundadvisor rules list
     """
-    from ..render import platforms_document, platforms_text, to_json
+    from ..render import layout_width, platforms_document, platforms_text, to_json
     from ..rules.cache import load
 
     with user_errors():
         rulesets = {name: load(str(path)) for name, path in paths.bundled_platforms().items()}
         document = platforms_document(rulesets, paths.default_platform())
-        sys.stdout.write((to_json(document) if output_format == "json" else platforms_text(document)) + "\n")
+        text = to_json(document) if output_format == "json" else platforms_text(document, layout_width(sys.stdout))
+        sys.stdout.write(text + "\n")
 
 
 @rules_app.command("schema")

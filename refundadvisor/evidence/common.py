@@ -29,7 +29,34 @@ _FRACTION = re.compile(r"(\.\d+)")
 
 def parse_time(value: Any) -> Optional[datetime]:
     """A moment from ISO 8601 text (Z or an offset; no offset means UTC) or Unix seconds
-    (milliseconds when the number is too large to be seconds); None when it is neither."""
+    (milliseconds when the number is too large to be seconds); None when it is neither, or when it
+    lies outside the years refundadvisor works with (``time_out_of_range`` tells which)."""
+    moment = _parsed_time(value)
+    return moment if moment is not None and moment is not OUT_OF_RANGE else None
+
+
+def time_out_of_range(value: Any) -> bool:
+    """Whether the value is a time (a number, or ISO 8601 text) far outside any log's: before
+    1900, from 9000 on, not finite, or past the calendar's ends once in UTC."""
+    return _parsed_time(value) is OUT_OF_RANGE
+
+
+OUT_OF_RANGE: Any = object()
+
+
+def seconds_in_range(seconds: Any) -> bool:
+    """Whether Unix seconds (never read as milliseconds) fall in the years refundadvisor works with."""
+    from ..facts import FIRST_MOMENT, LAST_MOMENT
+
+    try:
+        return FIRST_MOMENT.timestamp() <= float(seconds) < LAST_MOMENT.timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _parsed_time(value: Any) -> Any:
+    from ..facts import FIRST_MOMENT, LAST_MOMENT
+
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -37,6 +64,8 @@ def parse_time(value: Any) -> Optional[datetime]:
             seconds = float(value)
             if seconds > 1e11:  # milliseconds: seconds that large are past the year 5000
                 seconds /= 1000
+            if not FIRST_MOMENT.timestamp() <= seconds < LAST_MOMENT.timestamp():  # NaN too
+                return OUT_OF_RANGE
             return datetime.fromtimestamp(seconds, timezone.utc)
         if not isinstance(value, str) or len(value) > 64:
             return None
@@ -45,8 +74,12 @@ def parse_time(value: Any) -> Optional[datetime]:
         text = _FRACTION.sub(lambda match: (match.group(1) + "000000")[:7], text, count=1)
         moment = datetime.fromisoformat(text.replace(" ", "T", 1))
     except (ValueError, OverflowError, OSError):
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+        return OUT_OF_RANGE if isinstance(value, (int, float, Decimal)) else None
+    try:
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59-14:00 is past the calendar's end in UTC
+        return OUT_OF_RANGE
+    return moment if FIRST_MOMENT <= moment < LAST_MOMENT else OUT_OF_RANGE
 
 
 def utc_text(moment: Optional[datetime]) -> Optional[str]:
@@ -63,23 +96,30 @@ def local_text(moment: datetime) -> str:
 
 
 def as_decimal(value: Any) -> Optional[Decimal]:
-    """A finite, non-negative amount as a Decimal, or None when it is not one."""
+    """A finite, non-negative amount up to MAX_NUMBER (1e12) as a Decimal, or None when it is not
+    one: a cost of 1e308 is a broken value, not a charge."""
+    from ..facts import MAX_NUMBER
+
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return None
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    if not number.is_finite() or number < 0:
+    if not number.is_finite() or not 0 <= number <= MAX_NUMBER:
         return None
     return number
 
 
+MAX_COUNT = 10**15  # tokens or requests; more in one record is a broken value
+
+
 def as_count(value: Any) -> Optional[int]:
-    """A non-negative whole count, or None."""
+    """A non-negative whole count up to MAX_COUNT, or None."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, Decimal):
+        whole = value.is_finite() and 0 <= value <= MAX_COUNT and value == value.to_integral_value()
+        return int(value) if whole else None
     if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
-        return int(value)
+        return value if 0 <= value <= MAX_COUNT else None
     return None
 
 

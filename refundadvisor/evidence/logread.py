@@ -9,12 +9,14 @@ its number and skipped; the rest is read.
 """
 
 import json
+import math
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import IO, Any, Callable, NamedTuple, Optional
 
-from .common import CURRENCY, SCHEMA_VERSION, utc_text
+from .common import CURRENCY, MAX_COUNT, SCHEMA_VERSION, utc_text
 from .windows import Window, find_windows
+from ..facts import FIRST_MOMENT, LAST_MOMENT
 
 KIND = "response-log"
 LINE_LIMIT = 1024 * 1024  # a response line is a few KiB; a 1 MiB line is not one
@@ -30,11 +32,14 @@ TIME_FIELDS = ("ts", "timestamp", "time", "created_at", "created", "date")
 HASH_FIELDS = ("request_hash", "request_sha256", "request_id_hash", "prompt_hash")
 BLOCK = 1024 * 1024  # bytes read at a time
 NANO = 1_000_000_000  # costs are summed in nano-USD: integer sums stay exact over millions of lines
+FIRST_SECONDS, LAST_SECONDS = FIRST_MOMENT.timestamp(), LAST_MOMENT.timestamp()  # the times a log line may have
+MAX_COST = 10**12  # USD for one request; more is a broken value (1e308, a JSON 1e400), not a charge
 CHART_STEPS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
 CHART_ROWS = 48
 
 
 _raw_decode = json.JSONDecoder().raw_decode
+DIGITS_PROBLEM = "a number with more digits than any log holds"
 
 
 class Broken(NamedTuple):
@@ -51,24 +56,52 @@ class _Minute:
         self.errors = 0
 
 
+class _Absurd(Exception):
+    """A line whose time, cost or token count no real request has: the line is broken."""
+
+
 def _time(value: Any) -> Optional[float]:
-    """Unix seconds from a number (seconds, or milliseconds) or ISO 8601 text."""
+    """Unix seconds from a number (seconds, or milliseconds) or ISO 8601 text; _Absurd for a
+    time outside the years refundadvisor works with (1e20, NaN, year 9999 at -14:00)."""
     kind = type(value)
     if kind is int or kind is float:
-        return value / 1000 if value > 1e11 else float(value)
+        try:
+            seconds = value / 1000 if value > 1e11 else float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            seconds = math.inf
+        if not FIRST_SECONDS <= seconds < LAST_SECONDS:  # NaN too
+            raise _Absurd(f"a time out of range ({_excerpt(value)})")
+        return seconds
     if kind is str:
-        from .common import parse_time
+        from .common import OUT_OF_RANGE, _parsed_time
 
-        moment = parse_time(value)
-        return moment.timestamp() if moment is not None else None
+        moment = _parsed_time(value)
+        if moment is OUT_OF_RANGE:
+            raise _Absurd(f"a time out of range ({_excerpt(value)})")
+        return None if moment is None else moment.timestamp()
     return None
 
 
 def _nanos(value: Any) -> int:
     kind = type(value)
     if (kind is float or kind is int) and value > 0:
+        if not value <= MAX_COST:  # inf (a JSON 1e400) too
+            raise _Absurd(f"a cost out of range ({_excerpt(value)})")
         return round(value * NANO)
+    if kind is float and value != value:
+        raise _Absurd("a cost that is not a number (NaN)")
     return 0
+
+
+def _tokens(value: Any) -> Any:
+    if type(value) is int and not 0 <= value <= MAX_COUNT:
+        raise _Absurd(f"a token count out of range ({_excerpt(value)})")
+    return value
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value) if type(value) is not int or value.bit_length() < 200 else f"a {len(str(abs(value)))}-digit number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class LogReader:
@@ -157,8 +190,11 @@ class LogReader:
                 return None  # a blank line
             try:
                 json.loads(line)
-            except (ValueError, RecursionError) as error:
-                self._note(self.lines, f"is not valid JSON ({getattr(error, 'msg', None) or 'too deeply nested'})")
+            except RecursionError:
+                self._note(self.lines, "is not valid JSON (too deeply nested)")
+                return None
+            except ValueError as error:  # a JSONDecodeError has a msg; a number past Python's digit limit has not
+                self._note(self.lines, f"is not valid JSON ({getattr(error, 'msg', None) or DIGITS_PROBLEM})")
                 return None
             item = json.loads(line)  # leading white space, which raw_decode does not skip
         if type(item) is not dict:
@@ -175,6 +211,12 @@ class LogReader:
                 self.on_broken(broken)
 
     def _take(self, item: dict) -> None:
+        try:
+            self._take_checked(item)
+        except _Absurd as problem:
+            self._note(self.lines, f"has {problem}")
+
+    def _take_checked(self, item: dict) -> None:
         body = item
         inner = item.get("response")
         if type(inner) is not dict:
@@ -201,12 +243,13 @@ class LogReader:
                     at = _time(value)
                     if at is not None:
                         break
-        self.requests += 1
         cost = prompt = completion = 0
         if type(usage) is dict:
             cost = _nanos(usage.get("cost"))
-            prompt = usage.get("prompt_tokens")
-            completion = usage.get("completion_tokens")
+            prompt = _tokens(usage.get("prompt_tokens"))
+            completion = _tokens(usage.get("completion_tokens"))
+        self.requests += 1
+        if type(usage) is dict:
             if type(prompt) is int:
                 self.tokens_prompt += prompt
             if type(completion) is int:

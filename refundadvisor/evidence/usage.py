@@ -27,7 +27,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, NamedTuple, Optional
 
 from .client import JsonClient, Policy, RequestFailed
-from .common import CURRENCY, SCHEMA_VERSION, EvidenceError, as_count, as_decimal, parse_time, utc_text
+from .common import (CURRENCY, SCHEMA_VERSION, EvidenceError, as_count, as_decimal, parse_time, seconds_in_range,
+                     utc_text)
 from .windows import find_windows
 
 MAX_PAGES = 200  # a report longer than this is not one incident; narrow --since/--until
@@ -143,7 +144,7 @@ def _bucket_times(platform: Platform, item: Any, what: str) -> tuple[int, int, l
         start_at, end_at = parse_time(item.get("starting_at")), parse_time(item.get("ending_at"))
         start = int(start_at.timestamp()) if start_at else None
         end = int(end_at.timestamp()) if end_at else None
-    if start is None or end is None or end <= start:
+    if start is None or end is None or end <= start or not seconds_in_range(start) or not seconds_in_range(end):
         raise RequestFailed("malformed", f"{platform.title}'s {what} has a bucket without a valid start and end")
     return start, end, [result for result in item["results"] if isinstance(result, dict)]
 
@@ -186,7 +187,7 @@ def _cost_bucket(platform: Platform, item: Any) -> CostBucket:
                 number = Decimal(amount) / 100 if isinstance(amount, str) else None  # cents, as text
             except InvalidOperation:
                 number = None
-        if number is None or not number.is_finite():
+        if number is None or not number.is_finite() or as_decimal(abs(number)) is None:
             raise RequestFailed("malformed", f"{platform.title}'s cost report has an amount that is not a number")
         if currency.upper() != CURRENCY:
             raise RequestFailed("malformed", f"{platform.title}'s cost report is in {currency[:8]}, not USD")
