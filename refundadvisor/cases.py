@@ -218,13 +218,17 @@ def run_case(case: Case, ruleset, agreement: dict[str, tuple[str, ...]]) -> Case
 
 def run(files: Iterable[CaseFile], ruleset_for: Callable[[str], Any]) -> CaseReport:
     """Run every case of every file with its platform's rule set (``ruleset_for(name)``, which
-    raises for an unknown platform); a band named in an agreement that the rules lack is an error."""
+    raises CaseFileError for an unknown platform); a band named in an agreement that the rules lack
+    is an error."""
     report = CaseReport()
     outcomes: dict[str, None] = {}
     for case_file in files:
         outcomes.update(dict.fromkeys(case_file.agreement))
         for case in case_file.cases:
-            ruleset = ruleset_for(case.platform)
+            try:
+                ruleset = ruleset_for(case.platform)
+            except CaseFileError as error:
+                raise CaseFileError(f"{case.path}:{case.line}: {error}") from None
             known = [band.id for band in ruleset.bands]
             if not report.bands:
                 report.bands = tuple(known)

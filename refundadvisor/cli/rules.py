@@ -173,8 +173,9 @@ def rules_cases(
             if name not in loaded:
                 try:
                     loaded[name] = load(str(paths.platform_path(name, "platform")))
-                except paths.UnknownPlatform as error:
-                    raise cases.CaseFileError(str(error)) from None
+                except paths.UnknownPlatform:
+                    raise cases.CaseFileError(f"the platform {name!r} has no bundled rule file (bundled: "
+                                              f"{', '.join(paths.bundled_platforms())})") from None
             return loaded[name]
 
         try:
