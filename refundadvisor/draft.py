@@ -46,7 +46,7 @@ def compose(assessment: Assessment, summary: Optional[str] = None, attachment: O
     def fill(text: str) -> str:
         return _PLACEHOLDER.sub(lambda match: _show(assessment, match.group(1)), text)
 
-    account = tuple(fill(line) for line in template.account) + tuple(
+    account = tuple(fill(line) for line in template.account if _about_this_charge(assessment, line)) + tuple(
         dict.fromkeys(fill(line) for rule in fired for line in rule.draft_lines))
     body = " ".join(account)
     attached, to_gather = [], []
@@ -90,6 +90,16 @@ def _table(attachment: dict) -> str:
     return "The requests in question, from the platform's own records:\n  " + "\n  ".join(lines) + more
 
 
+def _about_this_charge(assessment: Assessment, line: str) -> bool:
+    """Whether a template line fits the charge: a line naming a fact that does not apply to it (its
+    ask_when is false, e.g. a payment method for usage) is left out rather than claimed."""
+    from .facts import is_relevant
+
+    facts = assessment.ruleset.facts
+    values = assessment.facts.values
+    return all(is_relevant(facts[name], values) for name in _PLACEHOLDER.findall(line) if name in facts)
+
+
 def _show(assessment: Assessment, name: str) -> str:
     """A fact (or title, currency, since) as it reads in a sentence; a placeholder if unknown."""
     ruleset = assessment.ruleset
@@ -97,7 +107,7 @@ def _show(assessment: Assessment, name: str) -> str:
     if name == "title":
         return ruleset.title
     if name == "currency":
-        return ruleset.currency
+        return ruleset.money_currency(values)
     if name == "since":
         hours = values.get("hours_since_charge")
         return "[[how long after the charge]]" if hours is None else _duration(hours)

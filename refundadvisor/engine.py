@@ -254,7 +254,7 @@ def estimate(facts: Facts, ruleset: RuleSet) -> Optional[EstimateResult]:
                 credits = min(Decimal(charged) / (1 + rate), Decimal(charged) - minimum)
                 amount = min(amount, max(credits, Decimal(0)))
             amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
-        return EstimateResult(rule.id, amount, ruleset.currency, rule.note, rule.up_to)
+        return EstimateResult(rule.id, amount, ruleset.money_currency(values), rule.note, rule.up_to)
     return None
 
 

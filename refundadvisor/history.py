@@ -135,7 +135,7 @@ def entry_from_assessment(assessment) -> dict[str, Any]:
     charge = facts.get("charged_at")
     return {
         "platform": assessment.ruleset.platform, "cause": facts.get("cause"), "amount": facts.get("amount"),
-        "currency": assessment.ruleset.currency, "charged_at": charge.at.isoformat() if charge else None,
+        "currency": assessment.ruleset.money_currency(facts), "charged_at": charge.at.isoformat() if charge else None,
         "asked_at": assessment.facts.now.isoformat(), "outcome": "pending",
         "note": f"checked: {assessment.band.id} ({assessment.score})",
     }

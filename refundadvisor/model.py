@@ -28,6 +28,9 @@ EVIDENCE_FACT = "evidence"
 PLATFORM_KEY = "platform"
 # The number fact holding what was charged (a refund estimate's purchase fee is part of it).
 CHARGE_AMOUNT_FACT = "amount"
+# The choice fact naming the charge's currency: when given, money is shown in it (its choice id
+# upper-cased when that is a three-letter code, else its label) instead of the rule set's currency.
+CURRENCY_FACT = "currency"
 
 FACT_TYPES = ("choice", "choices", "number", "integer", "boolean", "time")
 SURENESS = ("primary", "secondary", "anecdotal", "heuristic", "uncertain")
@@ -239,11 +242,24 @@ class RuleSet(NamedTuple):
     layers: tuple[tuple[str, str], ...] = ()  # (path, sha256) of each file, the one asked for first
     origins: Optional[dict[str, str]] = None  # "rules.first-request" -> the file that defined it
     prepared: Any = None  # what the engine prepares once per loaded rule set (rules.prepared.Prepared)
+    contact: Optional[dict[str, dict[str, str]]] = None  # where to write: id -> {label, url or email, source}
 
     @property
     def is_base(self) -> bool:
         """A shared base file (no platform) that platforms build on; it cannot assess a charge."""
         return not self.platform
+
+    def money_currency(self, values) -> str:
+        """The currency money is shown in for these facts: the currency fact's value when it has
+        one (a three-letter id upper-cased, else its label), else the rule set's currency."""
+        spec = self.facts.get(CURRENCY_FACT)
+        value = values.get(CURRENCY_FACT) if values is not None else None
+        if spec is None or value is None:
+            return self.currency
+        text = str(value)
+        if len(text) == 3 and text.isalpha():
+            return text.upper()
+        return next((choice.label for choice in spec.choices if choice.id == text), text)
 
     def fact_type(self, name: str) -> Optional[str]:
         """The type of a declared or derived fact, or None if the rule set has no such fact."""

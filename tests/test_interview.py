@@ -47,11 +47,12 @@ def test_a_whole_interview():
     answer(child, "> amount:", "18.20")
     answer(child, "> charged at:", "4h")
     answer(child, "> cause:", "platform-error")  # by id
-    answer(child, "> payment method [card]:", "")
+    answer(child, "> currency [usd]:", "")  # no payment method for usage
     answer(child, "> prior refunds [0]:", "")
     answer(child, "> profile [solo]:", "3")
     answer(child, "> usage span days [1]:", "")
     answer(child, "> evidence [none]:", "6,7")
+    answer(child, "> support reply [none]:", "")
     answer(child, REVIEW_PROMPT, "")
     child.expect_exact("Refund likelihood")
     rest = finish(child)
@@ -67,6 +68,7 @@ def test_unused_is_asked_only_for_top_ups_and_defaults_to_the_amount():
     answer(child, "> amount:", "40")
     answer(child, "> charged at:", "3h")
     answer(child, "> cause:", "unused-credits")
+    answer(child, "> currency [usd]:", "")
     answer(child, "> payment method [card]:", "")
     answer(child, "> unused [40]:", "")
     answer(child, "> prior refunds [0]:", "")
@@ -74,6 +76,7 @@ def test_unused_is_asked_only_for_top_ups_and_defaults_to_the_amount():
     assert index == 1  # no usage span for a top-up
     child.sendline("")
     answer(child, "> evidence [none]:", "")
+    answer(child, "> support reply [none]:", "")
     answer(child, REVIEW_PROMPT, "")
     child.expect_exact("Refund it yourself")
     finish(child)

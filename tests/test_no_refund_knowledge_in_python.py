@@ -21,6 +21,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "refundadvisor"
 EXEMPT = ("evidence",)
 # Numbers that are units of time or money arithmetic, not policy.
 UNIT_NUMBERS = {0, 1, 2, 3, 4, 7, 8, 10, 16, 24, 60, 100, 1000, 1024, 1440, 3600}
+# Choice ids that are also the interface's own words (the interview's 'unknown', an empty list
+# shown as 'none'): they name no refund knowledge on their own.
+INTERFACE_WORDS = {"none", "unknown"}
 POLICY_PHRASES = re.compile(r"\b\d+[ -](hours?|days?|months?|weeks?)\b|\b\d+(\.\d+)?\s?%")
 
 
@@ -35,7 +38,8 @@ def vocabulary() -> tuple[set[str], list[set[str]], set[float]]:
         ruleset, _ = load(str(path))
         names.add(name)
         for spec in ruleset.facts.values():
-            by_fact.setdefault(spec.name, set()).update(choice.id for choice in spec.choices)
+            by_fact.setdefault(spec.name, set()).update(
+                choice.id for choice in spec.choices if choice.id not in INTERFACE_WORDS)
         numbers |= {parameter.value for parameter in ruleset.policy.parameters.values()}
     names |= {word for ids in by_fact.values() for word in ids if "-" in word}
     return names, [ids for ids in by_fact.values() if ids], numbers - UNIT_NUMBERS

@@ -41,7 +41,9 @@ def test_all_required_facts_as_flags_ask_nothing_and_say_what_was_assumed():
     out = ends(child)
     assert child.exitstatus == 0
     assert "Very unlikely" in out
-    assert "Assumed" in out and "--payment-method card" in out and "--prior-refunds 0" in out
+    # a usage charge is not a payment: no payment method is assumed for it
+    assert "Assumed" in out and "--currency usd" in out and "--prior-refunds 0" in out
+    assert "--payment-method" not in out
 
 
 @pytest.mark.parametrize("extra", [["--json"], ["-q"], ["--fail-below", "likely"]])
@@ -104,9 +106,9 @@ def _start_full_interview(child):
 def test_review_changes_an_earlier_answer():
     child = spawn("check", "--now", NOW_TEXT)
     _start_full_interview(child)
-    for prompt, text in [("> charged at:", "3h"), ("> cause:", "overuse"), ("> payment method [card]:", ""),
+    for prompt, text in [("> charged at:", "3h"), ("> cause:", "overuse"), ("> currency [usd]:", ""),
                          ("> prior refunds [0]:", ""), ("> profile [solo]:", ""), ("> usage span days [1]:", ""),
-                         ("> evidence [none]:", "")]:
+                         ("> evidence [none]:", ""), ("> support reply [none]:", "")]:
         child.expect_exact(prompt)
         child.sendline(text)
     child.expect_exact(REVIEW)
@@ -119,6 +121,8 @@ def test_review_changes_an_earlier_answer():
     child.sendline("1")  # a top-up now: the unused amount becomes a question, usage span goes
     child.expect_exact("> charge type:")
     child.sendline("topup")
+    child.expect_exact("> payment method [card]:")  # a top-up is a payment: asked now
+    child.sendline("")
     child.expect_exact("> unused [99]:")
     child.sendline("")
     child.expect_exact(REVIEW)
@@ -175,9 +179,11 @@ def test_unknown_is_accepted_for_the_hour_and_for_a_fact_with_a_default():
     child.sendline("3h")
     child.expect_exact("> cause:")
     child.sendline("overuse")
-    child.expect_exact("> payment method [card]:")
+    child.expect_exact("> currency [usd]:")
+    child.sendline("")
+    child.expect_exact("> prior refunds [0]:")  # no payment method for usage
     child.sendline("unknown")
-    child.expect_exact("> prior refunds [0]:")
+    child.expect_exact("> profile [solo]:")
     child.sendcontrol("c")
     child.expect(pexpect.EOF)
 

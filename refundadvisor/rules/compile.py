@@ -50,7 +50,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TOP_KEYS = (
     "format", "requires_engine", "extends", "overrides", "default_platform", "platform", "title", "currency", "policy", "facts", "checklist",
     "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "deadlines",
-    "refund_estimates", "draft", "history", "examples", "rules", "tests",
+    "refund_estimates", "draft", "history", "examples", "rules", "tests", "contact",
 )
 RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
              "warnings", "next_steps", "draft_lines", "draft_notes", "examples")
@@ -261,7 +261,28 @@ class _Compiler:
             deadlines=deadlines, estimates=estimates, draft=draft,
             history_facts=history_facts, history_same_as=same_as,
             examples=self.examples(data.get("examples", {}), ("examples",)),
+            contact=self.contact(data.get("contact"), ("contact",), policy) if "contact" in data else None,
         )
+
+    def contact(self, value: Any, ypath: tuple, policy: Policy) -> dict[str, dict[str, str]]:
+        """Where to write: id -> {label, url or email, source}; each entry gives a url or an email."""
+        result = {}
+        for key, entry in self.mapping(value, ypath).items():
+            where = ypath + (key,)
+            entry = self.mapping(entry, where, ("label", "url", "email", "source"))
+            link = {"label": self.text(entry, "label", where)}
+            for name in ("url", "email"):
+                if name in entry:
+                    link[name] = self.text(entry, name, where)
+            if "url" not in entry and "email" not in entry:
+                self.error(where, "missing-key", "a contact entry needs a url or an email")
+            if "source" in entry:
+                source = link["source"] = self.text(entry, "source", where)
+                if source and source not in policy.sources:
+                    self.error(where + ("source",), "unknown-source",
+                               f"no source {source!r} in policy.sources{did_you_mean(source, policy.sources)}")
+            result[str(key)] = link
+        return result
 
     def policy(self, value: Any, ypath: tuple) -> Policy:
         section = self.mapping(value, ypath, ("name", "verified_on", "note", "sources", "parameters"))
