@@ -59,6 +59,7 @@ def test_wheel_carries_the_case_library_and_runs_it(installed, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(target)}
     result = subprocess.run([str(target / "bin" / "refundadvisor"), "rules", "cases", "--json"], capture_output=True,
                             text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["files"] and all(path.startswith(str(target)) for path in document["files"])
     assert document["cases"] == sum(path.read_text().count("\n  - id: ") for path in (ROOT / "cases").glob("*.yaml"))
