@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional
 
 from . import engine
 from .facts import ChargeTime, Facts, resolve, with_charge
-from .model import CHARGE_TIME_FACT, RuleSet
+from .model import CHARGE_AMOUNT_FACT, CHARGE_TIME_FACT, RuleSet
 
 
 def time_of_day_matters(ruleset: RuleSet, given: Mapping[str, Any], now: datetime) -> bool:
@@ -63,7 +63,8 @@ def history_summary(ruleset: RuleSet, given: Mapping[str, Any], history, now: da
     if isinstance(charge, ChargeTime):
         from .history import utc_text
 
-        exclude = {"charged_at": utc_text(charge.at), "cause": given.get(same_as) if same_as else None}
+        exclude = {"charged_at": utc_text(charge.at), "cause": given.get(same_as) if same_as else None,
+                   "amount": given.get(CHARGE_AMOUNT_FACT)}
     return history.summary(ruleset.platform, given.get(same_as) if same_as else None, now, ruleset.history_facts,
                            exclude)
 

@@ -73,6 +73,9 @@ class DeadlineResult(NamedTuple):
     source: str
     approximate: bool
     closed: bool
+    # a date-only charge: closed when counted from the day's start, but open if the charge came later
+    # that day, so it may still be open: the latest moment it can close
+    open_until: Optional[datetime] = None
 
 
 class EstimateResult(NamedTuple):
@@ -229,7 +232,11 @@ def deadlines(facts: Facts, ruleset: RuleSet) -> tuple[DeadlineResult, ...]:
         length = timedelta(hours=deadline.after) if deadline.unit == "hours" else timedelta(days=deadline.after)
         closes_at = charge.at + length
         closed = facts.now is not None and facts.now > closes_at
-        results.append(DeadlineResult(deadline.id, deadline.what, closes_at, deadline.source, deadline.approximate, closed))
+        open_until = None
+        if closed and not charge.time_known and charge.day_end is not None and facts.now <= charge.day_end + length:
+            open_until = charge.day_end + length
+        results.append(DeadlineResult(deadline.id, deadline.what, closes_at, deadline.source, deadline.approximate, closed,
+                                      open_until))
     return tuple(results)
 
 

@@ -409,11 +409,27 @@ def _days_before(now: datetime, days: float) -> str:
         return "0001-01-01T00:00:00Z"
 
 
+# A charge given as "3h ago" moves with the clock between two runs: recorded and re-checked times
+# of one charge within this much of each other (same cause and amount) are the same charge.
+SAME_CHARGE_SLACK = timedelta(hours=1)
+
+
 def _same_charge(entry: Entry, charge: Optional[dict]) -> bool:
-    """Whether a recorded request is for the charge being checked (same time and cause)."""
-    if not charge or not charge.get("charged_at") or entry.charged_at is None:
+    """Whether a recorded request is for the charge being checked: the same cause, the same amount
+    when both are known, and the same time give or take SAME_CHARGE_SLACK."""
+    if not charge or not charge.get("charged_at") or entry.charged_at is None or entry.cause != charge.get("cause"):
         return False
-    return entry.charged_at == charge["charged_at"] and entry.cause == charge.get("cause")
+    amount = charge.get("amount")
+    if amount is not None and entry.amount is not None and Decimal(str(amount)) != entry.amount:
+        return False
+    if entry.charged_at == charge["charged_at"]:
+        return True
+    try:
+        recorded = datetime.fromisoformat(entry.charged_at.replace("Z", "+00:00"))
+        checked = datetime.fromisoformat(str(charge["charged_at"]).replace("Z", "+00:00"))
+        return abs(recorded - checked) <= SAME_CHARGE_SLACK
+    except (TypeError, ValueError):
+        return False
 
 
 def _text(value: Optional[Decimal]) -> Optional[str]:

@@ -55,7 +55,8 @@ def assessment_document(assessment: Assessment, rules_source: str = "", explain:
         "warnings": list(assessment.warnings),
         "deadlines": [
             {"id": deadline.id, "what": deadline.what, "closes_at": utc_text(deadline.closes_at),
-             "source": deadline.source, "approximate": deadline.approximate, "closed": deadline.closed}
+             "source": deadline.source, "approximate": deadline.approximate, "closed": deadline.closed,
+             "may_be_open_until": deadline.open_until.isoformat() if deadline.open_until else None}
             for deadline in assessment.deadlines
         ],
         "refund_estimate": None if assessment.estimate is None else {
@@ -271,7 +272,7 @@ def support_address(ruleset) -> Optional[str]:
 
 def nearest_deadline(assessment: Assessment):
     """The open deadline that closes first, or None."""
-    open_ones = [deadline for deadline in assessment.deadlines if not deadline.closed]
+    open_ones = [deadline for deadline in assessment.deadlines if not deadline.closed or deadline.open_until]
     return min(open_ones, key=lambda deadline: deadline.closes_at) if open_ones else None
 
 
@@ -298,6 +299,9 @@ def deadline_words(deadline, now) -> str:
     if now is None:
         return f"{about}{when}"
     left = (deadline.closes_at - now).total_seconds()
+    if deadline.closed and deadline.open_until is not None:  # a date-only charge later that day
+        latest = when_text(deadline.open_until, deadline.approximate)
+        return f"may still be open, check now (only the date is known: it closes by {latest} at the latest)"
     if deadline.closed:
         return f"closed {about}{span(left)} ago ({when})"
     return f"closes in {about}{span(left)} ({when})"

@@ -65,12 +65,12 @@ def test_draft_open_uses_the_injected_opener_and_the_contact_page(monkeypatch):
     assert opened == ["https://example.test/support"] and "opened https://example.test/support" in result.stderr
 
 
-def test_draft_open_without_a_contact_section_says_so(monkeypatch):
+def test_draft_open_opens_the_platforms_support_page_from_its_contact_section(monkeypatch):
     opened = []
     monkeypatch.setattr(check_module, "open_in_browser", lambda address: opened.append(address) or True)
     result = runner.invoke(app, ["draft", *TOPUP, "--summary", "Bought twice.", "--open"])
-    assert result.exit_code == 0 and opened == []
-    assert "names no support page" in result.stderr
+    assert result.exit_code == 0 and opened == ["https://openrouter.zendesk.com/hc/en-us"]
+    assert "names no support page" not in result.stderr
 
 
 class _Contact(tuple):

@@ -90,6 +90,27 @@ def test_the_draft_never_claims_what_was_not_stated():
     assert "[[what happened, in your own words" in text
 
 
+def test_the_draft_states_only_what_the_user_gave_and_asks_for_the_remedy_that_fits():
+    usage = draft(*CASES["platform-error"], "--cause", "platform-error").stdout
+    assert "Payment method" not in usage  # usage is not a payment
+    assert "listed below" not in usage
+    topup = draft(*CASES["unused-credits"], "--cause", "unused-credits").stdout
+    assert "Payment method: Card." in topup
+    missing = draft(*CASES["credits-missing"], "--cause", "credits-missing").stdout
+    assert "waiting" not in missing and "30 minutes" not in missing  # they did not say they waited
+    assert "both" not in missing.lower()  # one payment: no "both receipts"
+    crypto = draft(*CASES["credits-missing"], "--cause", "credits-missing", "--payment-method", "crypto").stdout
+    assert "card statement" not in crypto.lower()
+    late = draft("--charge-type", "topup", "--amount", "25", "--ago", "3d", "--cause", "unused-credits").stdout
+    assert "goodwill credit" not in late  # they already hold the credits
+    assert "one-time exception" in late and "unused credits from this purchase to be refunded" in late
+    dated = draft("--charge-type", "topup", "--amount", "25", "--charged-at", "2026-11-29",
+                  "--cause", "duplicate-charge").stdout
+    assert "00:00" not in dated and "time of day not known" in dated  # no invented time of day
+    euros = draft(*CASES["duplicate-charge"], "--cause", "duplicate-charge", "--currency", "eur").stdout
+    assert "50.00 EUR" in euros and "USD" not in euros
+
+
 def test_markdown_and_output_file(tmp_path):
     out = tmp_path / "request.md"
     result = draft(*CASES["duplicate-charge"], "--cause", "duplicate-charge", "--format", "markdown", "--output", str(out))

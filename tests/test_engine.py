@@ -100,16 +100,20 @@ def test_history_lowers_the_score_and_a_warning_caps_it(ruleset):
 
 
 def test_team_profile_turns_a_platform_error_into_partial_credit(ruleset):
-    solo = assess(ruleset, charge_type="usage", amount="60", charged_at="5h", cause="platform-error")
-    team = assess(ruleset, charge_type="usage", amount="60", charged_at="5h", cause="platform-error", profile="team")
+    solo = assess(ruleset, charge_type="usage", amount="60", charged_at="10d", cause="platform-error",
+                  evidence="request-ids")
+    team = assess(ruleset, charge_type="usage", amount="60", charged_at="10d", cause="platform-error",
+                  evidence="request-ids", profile="team")
     assert solo.outcome.id == "full-refund"
     assert team.outcome.id == "partial-credit"
+    assert team.score < solo.score  # heavy users' goodwill is weaker, not stronger
 
 
 def test_amount_and_span_matter(ruleset):
-    small = assess(ruleset, charge_type="usage", amount="10", charged_at="5h", cause="platform-error")
-    large = assess(ruleset, charge_type="usage", amount="500", charged_at="5h", cause="platform-error",
-                   usage_span_days="14")
+    small = assess(ruleset, charge_type="usage", amount="10", charged_at="10d", cause="platform-error",
+                   evidence="request-ids")
+    large = assess(ruleset, charge_type="usage", amount="500", charged_at="10d", cause="platform-error",
+                   usage_span_days="14", evidence="request-ids")
     assert small.score - large.score >= 25
     assert {"large-amount", "long-usage-span"} <= set(fired(large))
 
@@ -275,3 +279,30 @@ def test_remembered_conclusions_match_fresh_ones(ruleset, values):
     assert (first.score, first.band, first.outcome, first.reasons, first.checklist, first.next_steps) == \
            (fresh.score, fresh.band, fresh.outcome, fresh.reasons, fresh.checklist, fresh.next_steps)
     assert fresh.steps[-1].score == fresh.score
+
+
+def test_the_history_never_counts_the_charge_being_checked_against_itself(tmp_path, monkeypatch):
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from refundadvisor.cli import app
+
+    monkeypatch.setenv("REFUNDADVISOR_HOME", str(tmp_path))
+    cli = CliRunner()
+    charge = ["--charge-type", "usage", "--amount", "30", "--ago", "3h", "--cause", "platform-error",
+              "--evidence", "request-ids"]
+
+    def score(*args):
+        result = cli.invoke(app, ["check", *args, "--json"])
+        assert result.exit_code == 0, result.stderr
+        document = _json.loads(result.stdout)
+        return document["likelihood"]["score"], document["facts"]["prior_refunds"]
+
+    first = score(*charge, "--record")
+    # checked again later: "3h ago" now names a moment a little later, but it is the same charge
+    again = score(*charge[:5], "2h59m", *charge[6:])
+    assert again == first and first[1] == 0
+    # another charge (another amount) does count the recorded request
+    assert score("--charge-type", "usage", "--amount", "31", "--ago", "1h", "--cause", "platform-error",
+                 "--evidence", "request-ids")[1] == 1

@@ -159,3 +159,82 @@ def test_no_platform_question_when_one_was_chosen():
     assert index == 1
     child.sendcontrol("c")
     finish(child)
+
+
+# --- issue 12: the situations real users meet, on every platform ------------------------------------
+
+NEW_SITUATIONS = {  # cause -> facts; every platform must give a verdict with its own contact address
+    "credits-expired": ["--charge-type", "topup", "--amount", "50", "--ago", "400d"],
+    "auto-topup-misfire": ["--charge-type", "topup", "--amount", "30", "--ago", "3d"],
+    "wrong-balance": ["--charge-type", "subscription", "--amount", "60", "--ago", "2d"],
+    "blocked-after-payment": ["--charge-type", "topup", "--amount", "50", "--ago", "3d"],
+    "terms-changed": ["--charge-type", "topup", "--amount", "50", "--ago", "10d"],
+    "wrong-purchase": ["--charge-type", "topup", "--amount", "500", "--ago", "36h"],
+    "spend-limit-overrun": ["--charge-type", "usage", "--amount", "80", "--ago", "1d"],
+    "promo-credits-removed": ["--charge-type", "topup", "--amount", "10", "--ago", "5d"],
+    "refund-not-received": ["--charge-type", "topup", "--amount", "40", "--ago", "20d"],
+    "unwanted-renewal": ["--charge-type", "subscription", "--amount", "20", "--ago", "2d"],
+}
+
+
+@pytest.mark.parametrize("cause", sorted(NEW_SITUATIONS))
+def test_every_new_situation_has_a_verdict_and_a_place_to_write_on_every_platform(cause):
+    for platform in PLATFORMS:
+        result = runner.invoke(app, ["check", "--platform", platform, *NEW_SITUATIONS[cause], "--cause", cause,
+                                     "--now", NOW_TEXT])
+        assert result.exit_code == 0, (platform, result.stderr)
+        assert "Where:" in result.stdout and "https://" in result.stdout, platform
+
+
+def test_expired_credits_are_decided_by_each_platforms_published_expiry():
+    for platform in PLATFORMS:
+        late = json.loads(runner.invoke(app, ["check", "--platform", platform, *NEW_SITUATIONS["credits-expired"],
+                                              "--cause", "credits-expired", "--now", NOW_TEXT, "--json"]).stdout)
+        early = json.loads(runner.invoke(app, ["check", "--platform", platform, "--charge-type", "topup",
+                                               "--amount", "50", "--ago", "100d", "--cause", "credits-expired",
+                                               "--now", NOW_TEXT, "--json"]).stdout)
+        assert late["outcome"]["id"] == "decline-likely", platform
+        assert early["outcome"]["id"] == "reinstate-credits", platform
+        assert early["likelihood"]["score"] > late["likelihood"]["score"], platform
+
+
+def test_money_is_shown_in_the_charges_currency_and_usd_arithmetic_is_flagged():
+    args = ["check", "--charge-type", "topup", "--amount", "20", "--ago", "2h", "--cause", "unused-credits",
+            "--now", NOW_TEXT]
+    euros = json.loads(runner.invoke(app, [*args, "--currency", "eur", "--json"]).stdout)
+    assert euros["refund_estimate"]["currency"] == "EUR"
+    assert any("Assumption" in warning and "USD" in warning for warning in euros["warnings"])
+    dollars = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert dollars["refund_estimate"]["currency"] == "USD" and not any("Assumption" in w for w in dollars["warnings"])
+    human = runner.invoke(app, [*args, "--currency", "gbp"]).stdout
+    assert "GBP" in human and "USD" not in human.split("Would come back:")[1].splitlines()[0]
+    subject = runner.invoke(app, ["draft", *args[1:], "--currency", "eur"]).stdout
+    assert "20.00 EUR" in subject or "20 EUR" in subject
+
+
+def test_a_card_dispute_window_only_for_a_card_payment_counted_from_the_payment():
+    def deadlines(*extra):
+        document = json.loads(runner.invoke(app, ["check", "--platform", "openai", "--amount", "40", "--ago", "2d",
+                                                  "--now", NOW_TEXT, "--json", *extra]).stdout)
+        return {deadline["id"]: deadline for deadline in document["deadlines"]}
+
+    assert "card-dispute" in deadlines("--charge-type", "topup", "--cause", "credits-missing")
+    assert not {"card-dispute", "card-dispute-duplicate"} & set(deadlines("--charge-type", "usage", "--cause", "platform-error"))
+    duplicate = deadlines("--charge-type", "topup", "--cause", "duplicate-charge")
+    assert "card-dispute-duplicate" in duplicate and "card-dispute" not in duplicate
+    crypto = json.loads(runner.invoke(app, ["check", "--charge-type", "topup", "--amount", "40", "--ago", "2d",
+                                            "--cause", "duplicate-charge", "--payment-method", "crypto",
+                                            "--now", NOW_TEXT, "--json"]).stdout)
+    assert not [d for d in crypto["deadlines"] if d["id"].startswith("card-dispute")]
+
+
+def test_a_date_only_purchase_from_yesterday_may_still_be_open_never_closed():
+    args = ["check", "--charge-type", "topup", "--amount", "20", "--charged-at", "2026-11-29",
+            "--cause", "unused-credits", "--now", "2026-11-30T12:00:00Z"]
+    human = " ".join(runner.invoke(app, args).stdout.split())
+    assert "may still be open, check now" in human and "closed" not in human.split("Nearest deadline:")[1][:200]
+    document = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    window = next(d for d in document["deadlines"] if d["id"] == "self-serve-refund")
+    assert window["may_be_open_until"] is not None
+    later = json.loads(runner.invoke(app, [*args[:-1], "2026-12-02T12:00:00Z", "--json"]).stdout)
+    assert next(d for d in later["deadlines"] if d["id"] == "self-serve-refund")["may_be_open_until"] is None
