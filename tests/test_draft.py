@@ -61,6 +61,9 @@ def test_golden_drafts_for_every_cause(cause, evidence):
     if evidence == "with":
         # only what no evidence kind can give: who is writing, and what only the user knows
         assert "your name" in left and not any(item.startswith("the receipt") for item in left)
+    elif "usage" in CASES[cause]:  # usage has no receipt: its time window identifies it
+        assert any(item.startswith("the time window of the disputed usage") for item in left)
+        assert not any(item.startswith("the receipt") for item in left)
     else:
         assert any(item.startswith("the receipt email") for item in left)
         assert any(item.startswith("what happened, in your own words") for item in left)

@@ -131,7 +131,10 @@ def test_checklist_ticks_what_the_user_has(ruleset):
     have = {entry.id: entry.have for entry in result.checklist}
     assert have["generation-ids"] is True
     assert have["generation-details"] is False
-    assert {"purchase-time", "receipt", "timeline"} <= set(have)
+    # usage is not a payment: its time window, no receipt
+    assert {"usage-window", "timeline"} <= set(have) and not {"purchase-time", "receipt"} & set(have)
+    topup = assess(ruleset, charge_type="topup", amount="12", charged_at="5h", cause="credits-missing")
+    assert {"purchase-time", "receipt", "timeline"} <= {entry.id for entry in topup.checklist}
 
 
 def test_platform_error_warns_about_zero_completion_insurance(ruleset):
