@@ -277,7 +277,7 @@ def report_text(report: CaseReport, verbose: bool = False) -> str:
     lines += ["", "Band against outcome (cases)", ""]
     table = report.table()
     band_width = max(len(band) for band in table)
-    cells = [max(len(outcome), 5) for outcome in report.outcomes]
+    cells = [max(len(outcome), len("agree")) for outcome in report.outcomes]  # as wide as the counts above
     lines.append("  " + " " * band_width + "  " + "  ".join(f"{o:>{w}}" for o, w in zip(report.outcomes, cells)))
     for band, row in table.items():
         if band == "error" and not any(row.values()):
