@@ -28,6 +28,11 @@ def bundled_rules() -> Path:
     return _data_root() / "rules.yaml"
 
 
+def bundled_cases() -> Path:
+    """The case library shipped with refundadvisor (real refund requests with known outcomes)."""
+    return _data_root() / "cases"
+
+
 @functools.lru_cache(maxsize=None)  # the installed files do not change while the program runs
 def default_platform() -> str:
     """The platform used when none is chosen: the shared rule file's `default_platform`."""

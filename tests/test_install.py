@@ -49,3 +49,17 @@ def test_installed_wheel_runs_from_another_folder(installed, tmp_path):
     other = subprocess.run([str(target / "bin" / "refundadvisor"), *args, "--platform", "anthropic"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert json.loads(other.stdout)["platform"]["id"] == "anthropic"
+
+
+def test_wheel_carries_the_case_library_and_runs_it(installed, tmp_path):
+    wheel, target = installed
+    with zipfile.ZipFile(wheel) as archive:
+        for path in sorted((ROOT / "cases").glob("*.yaml")):
+            assert archive.read(f"refundadvisor/cases/{path.name}") == path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    result = subprocess.run([str(target / "bin" / "refundadvisor"), "rules", "cases", "--json"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["files"] and all(path.startswith(str(target)) for path in document["files"])
+    assert document["cases"] == sum(path.read_text().count("\n  - id: ") for path in (ROOT / "cases").glob("*.yaml"))

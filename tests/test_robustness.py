@@ -50,11 +50,11 @@ WEIRD_TEXT = st.one_of(
 FLAGS = ["--charge-type", "--amount", "--charged-at", "--ago", "--cause", "--payment-method", "--unused",
          "--prior-refunds", "--similar-prior", "--profile", "--usage-span-days", "--evidence", "--fail-below", "--now",
          "--rules", "--platform", "--prior-denials", "--requests-90d", "--summary", "--format", "--outcome",
-         "--returned", "--asked-at", "--note", "--answers", "--jobs"]
+         "--returned", "--asked-at", "--note", "--answers", "--jobs", "--min-agreement"]
 SWITCHES = ["--warned", "--not-warned", "--json", "--explain", "--no-input", "--no-color", "-q", "--help", "--record",
-            "--no-history", "--yes", "--coverage", "--strict"]
+            "--no-history", "--yes", "--coverage", "--strict", "--all"]
 COMMANDS = [["check"], ["draft"], ["batch", "-"], ["rules", "validate"], ["rules", "test"], ["rules", "show"],
-            ["rules", "schema"], ["rules", "list"], ["history"], ["history", "list"], ["history", "add"],
+            ["rules", "schema"], ["rules", "list"], ["rules", "cases"], ["history"], ["history", "list"], ["history", "add"],
             ["history", "update", "1"], ["history", "remove", "1"], ["history", "export"], ["history", "import", "-"],
             [], ["--version"], ["nonsense"]]
 

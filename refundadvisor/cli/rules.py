@@ -144,3 +144,54 @@ def rules_schema() -> None:
     from importlib.resources import files
 
     sys.stdout.write(files("refundadvisor.rules").joinpath("schema.json").read_text(encoding="utf-8"))
+
+
+@rules_app.command("cases")
+def rules_cases(
+    paths_given: Annotated[Optional[list[str]], typer.Argument(metavar="[PATH]...", help="Case files or folders of them [default: the case library shipped with refundadvisor].", show_default=False)] = None,
+    min_agreement: Annotated[Optional[float], Opt("--min-agreement", metavar="PERCENT", min=0, max=100, help="Exit 1 when fewer cases than this share (0-100) agree.")] = None,
+    every: Annotated[bool, Opt("--all", help="List every case, not only the disagreements.")] = False,
+    json_output: Annotated[bool, Opt("--json", help="Print it as one JSON document.")] = False,
+) -> None:
+    """Run the case library: real, public refund requests with a known outcome, each assessed
+    with its platform's bundled rules as check would. Prints agreement per platform, a table of
+    band against outcome and every disagreement.
+
+    Examples:
+
+      \b
+      refundadvisor rules cases
+      refundadvisor rules cases my-cases.yaml --min-agreement 80 --json
+    """
+    from .. import cases
+    from ..render import SCHEMA_VERSION, to_json
+    from ..rules.cache import load
+
+    with user_errors():
+        loaded: dict = {}
+
+        def ruleset_for(name: str):
+            if name not in loaded:
+                try:
+                    loaded[name] = load(str(paths.platform_path(name, "platform")))
+                except paths.UnknownPlatform:
+                    raise cases.CaseFileError(f"the platform {name!r} has no bundled rule file (bundled: "
+                                              f"{', '.join(paths.bundled_platforms())})") from None
+            return loaded[name]
+
+        try:
+            files = cases.case_files(paths_given or [str(paths.bundled_cases())])
+            report = cases.run([cases.load_case_file(path) for path in files], ruleset_for)
+        except cases.CaseFileError as error:
+            raise CliError(str(error), EXIT_DATA) from None
+        if json_output:
+            sys.stdout.write(to_json(cases.report_document(report, files, min_agreement, SCHEMA_VERSION)) + "\n")
+        else:
+            sys.stdout.write(cases.report_text(report, every) + "\n")
+        if report.errors:
+            first = report.errors[0]
+            raise CliError(f"{len(report.errors)} case(s) could not be assessed, first {first.case.id} "
+                           f"({first.case.path}:{first.case.line}): {first.error}", EXIT_DATA)
+        if min_agreement is not None and report.agreement() < min_agreement:
+            raise CliError(f"agreement {report.agreement():.1f}% is below --min-agreement {min_agreement:g}%",
+                           EXIT_DATA)
