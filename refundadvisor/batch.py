@@ -8,6 +8,7 @@ assessed one at a time, so memory stays flat however long the input is.
 
 import collections
 import csv
+import errno
 import itertools
 import json
 import os
@@ -58,7 +59,10 @@ def read_answers(path: str) -> dict[str, Any]:
 
     try:
         if path == "-":
-            data = sys.stdin.buffer.read(ANSWERS_LIMIT + 1)
+            try:
+                data = sys.stdin.buffer.read(ANSWERS_LIMIT + 1)
+            except OSError as error:
+                raise InputError(f"stdin cannot be read ({error.strerror or error})") from None
             if len(data) > ANSWERS_LIMIT:
                 raise InputError("the answers on stdin are larger than 1 MiB")
             document = safeyaml.parse(safeyaml.decode(data, "<stdin>", "answers"), "<stdin>")
@@ -141,7 +145,12 @@ class Lines:
 
     def _read(self) -> bytes:
         # read1: what is there, without waiting for a whole block (rows piped in slowly stream out)
-        block = (self.raw.read1 if hasattr(self.raw, "read1") else self.raw.read)(self.BLOCK)
+        try:
+            block = (self.raw.read1 if hasattr(self.raw, "read1") else self.raw.read)(self.BLOCK)
+        except OSError as error:  # a disk error, /proc/self/mem, a closed stdin: mid-file as at its start
+            where = f" after {self.consumed:,} bytes" if self.consumed else ""
+            closed = error.errno == errno.EBADF  # no stdin at all (<&-): how it was run, not the data
+            raise InputError(f"cannot be read{where} ({error.strerror or error})", not closed) from None
         self.consumed += len(block)
         return block
 

@@ -7,9 +7,13 @@ On the way out the text is
 - masked: API keys in any of their mangled forms become a marker (``redact.mask``);
 - defused: control characters are removed (a rule file's ``title`` cannot clear the screen, ring
   the bell, or show a disguised OSC 8 link), keeping newline and tab, carriage return when the
-  stream is not a terminal (a CSV cell may hold one), and plain colour codes (SGR), which the
-  renderers write; they remove even those from the text they are given (``plain``) before
-  styling it, so that a colour reaching the terminal is theirs;
+  stream is not a terminal (a CSV cell may hold one), and, at a terminal that shows colour only,
+  plain colour codes (SGR), which the renderers write; they remove even those from the text they
+  are given (``plain``) before styling it, so that a colour reaching the terminal is theirs.
+  Piped or saved output holds no escape sequence at all;
+- made visible: bidi overrides and isolates, zero-width characters and a BOM inside text are
+  removed, U+2028/U+2029 become a space, and lone surrogates (bytes that were not UTF-8, a JSON
+  "\\ud800") become U+FFFD, so that what is written is always valid UTF-8;
 - encoded safely: typographic characters spelled in ASCII when the stream is not UTF-8, and
   anything else it cannot carry replaced by '?' (``PYTHONIOENCODING=ascii``, ``LC_ALL=C``).
 
@@ -24,6 +28,7 @@ whole; a line that ends in what may be the first half of a key is held until the
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from contextlib import contextmanager
@@ -49,18 +54,21 @@ _HIDING = {"5", "6", "8"}  # blink, rapid blink, conceal: nothing the renderers 
 
 
 def _kept(match: "re.Match[str]") -> str:
-    """Colour codes (SGR) pass; any other control sequence or character is removed."""
+    """Colour codes (SGR) pass; any other control sequence or character is removed (the
+    colouring stream's rule: ``defuse`` removes colours too when the stream shows none)."""
     sgr = _SGR.match(match.group(0))
     if sgr and not _HIDING.intersection(sgr.group(1).split(";")):
         return match.group(0)
     return ""
 
 
-def defuse(text: str, terminal: bool = True) -> str:
-    """The text without control characters (but newline, tab and plain colour codes); at a
-    terminal a lone carriage return goes too (it would let text overwrite the line)."""
+def defuse(text: str, terminal: bool = True, colour: Optional[bool] = None) -> str:
+    """The text without control characters (but newline, tab and, where colour is shown, plain
+    colour codes); at a terminal a lone carriage return goes too (it would let text overwrite
+    the line). Colour is shown only at a terminal (``colour`` defaults to ``terminal``): piped
+    or saved output holds no escape sequence at all."""
     if _ANY_CONTROL.search(text):
-        text = _CONTROL.sub(_kept, text)
+        text = _CONTROL.sub(_kept if (terminal if colour is None else colour) else "", text)
     if terminal and "\r" in text:
         text = _CR.sub("", text)
     return text
@@ -78,13 +86,34 @@ def plain(text: str) -> str:
     return _CR.sub("", text) if "\r" in text else text
 
 
-def clean(text: str, terminal: bool = False) -> str:
-    """Text as it may leave the program: keys masked, controls removed."""
+# characters that change how text around them reads without being seen: bidi overrides and
+# isolates (U+202E shows "txt.exe" as "exe.txt"), zero-width characters, a BOM inside text
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_LINE_SEPARATORS = re.compile("[\u2028\u2029\u0085]")  # line breaks some viewers honour, others not
+_SURROGATE = re.compile("[\ud800-\udfff]")  # invalid UTF-8 read as surrogateescape, a JSON "\ud800"
+
+
+def visible(text: str) -> str:
+    """Non-ASCII text with nothing hidden in it: invisible and direction-changing characters
+    removed, U+2028/U+2029 as a space, and lone surrogates (bytes that were not UTF-8) as the
+    replacement character U+FFFD, so that what is written is valid UTF-8."""
+    if _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
+    if _LINE_SEPARATORS.search(text):
+        text = _LINE_SEPARATORS.sub(" ", text)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def clean(text: str, terminal: bool = False, colour: Optional[bool] = None) -> str:
+    """Text as it may leave the program: keys masked, controls removed, nothing invisible."""
     if text.isascii():  # the usual case (JSON lines are ASCII): decided on bytes, at C speed
         raw = text.encode("ascii")
         if not raw.translate(None, _PLAIN) and b"k-" not in raw and b"K-" not in raw and b"%" not in raw:
             return text
-    return defuse(mask(text)[0], terminal)
+        return defuse(mask(text)[0], terminal, colour)
+    return defuse(visible(mask(text)[0]), terminal, colour)
 
 
 class OutputError(Exception):
@@ -102,6 +131,8 @@ class Sink:
         self.name = name
         self.silent = silent  # stderr: a failure there has nowhere to be reported
         self.terminal = is_terminal(stream) if stream is not None else False
+        # colour codes pass only where they are shown (a terminal, without NO_COLOR or TERM=dumb)
+        self.colour = self.terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
         self.pending = ""
         self.gone = False  # the reader went away: drop the rest
 
@@ -167,7 +198,7 @@ class Sink:
             self._guarded(self.stream.flush)
 
     def _emit(self, text: str) -> None:
-        text = safe(clean(text, self.terminal), self.stream) if self.stream is not None else text
+        text = safe(clean(text, self.terminal, self.colour), self.stream) if self.stream is not None else text
         self._guarded(lambda: self.stream.write(text))
 
     def _guarded(self, action) -> None:
