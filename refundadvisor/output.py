@@ -34,7 +34,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional, TextIO
 
-from .redact import KEY_FRAGMENT_AT_END, mask
+from .redact import KEY_FRAGMENT_AT_END, QUICK_MARKS, mask
 from .term import is_terminal, safe
 
 HOLD_LIMIT = 64 * 1024  # a line longer than this is passed on in pieces
@@ -75,6 +75,7 @@ def defuse(text: str, terminal: bool = True, colour: Optional[bool] = None) -> s
 
 
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"
+_QUICK_BYTES = tuple(mark.encode("ascii") for mark in QUICK_MARKS)  # what any key candidate holds
 
 
 def plain(text: str) -> str:
@@ -110,7 +111,7 @@ def clean(text: str, terminal: bool = False, colour: Optional[bool] = None) -> s
     """Text as it may leave the program: keys masked, controls removed, nothing invisible."""
     if text.isascii():  # the usual case (JSON lines are ASCII): decided on bytes, at C speed
         raw = text.encode("ascii")
-        if not raw.translate(None, _PLAIN) and b"k-" not in raw and b"K-" not in raw and b"%" not in raw:
+        if not raw.translate(None, _PLAIN) and not any(mark in raw for mark in _QUICK_BYTES):
             return text
         return defuse(mask(text)[0], terminal, colour)
     return defuse(visible(mask(text)[0]), terminal, colour)

@@ -2,9 +2,10 @@
 
 A key is ``sk-`` (OpenRouter ``sk-or-v1-...``, OpenAI ``sk-proj-...``, Anthropic ``sk-ant-...``)
 and at least 16 more key characters. It is found however it was mangled on the way in: in
-upper case, percent-encoded (``sk%2Dor%2Dv1...``, even every character), glued to the word
-before it (``Bearersk-or-v1-...``), or broken over two lines (a raw line break or a JSON ``\\n``,
-with the next line's indentation). ``output.py`` applies this to every byte the program writes.
+upper case, percent-encoded (``sk%2Dor%2Dv1...``, even every character, even twice:
+``sk%252Dor``), glued to the word before it (``Bearersk-or-v1-...``), broken over two lines
+anywhere, right after the ``s`` too (a raw line break, a JSON ``\\n``, a shell's backslash-newline,
+with the next line's indentation) or split by a tab, or in full-width letters. ``output.py`` applies this to every byte the program writes.
 """
 
 import re
@@ -15,15 +16,23 @@ API_KEY = re.compile(r"\bsk-(?:or-(?:v\d+-)?|ant-(?:api\d+-)?|proj-)?[A-Za-z0-9_
 MASK = "[API key removed]"
 MIN_BODY = 16  # key characters after "sk-"; shorter runs are words like "sk-learn"
 
-_CHAR = r"(?:[a-z0-9_-]|%[0-9a-f]{2})"
-_BREAK = r"(?:\r\n|\r|\n|\\r\\n|\\n|\\r)[ \t]*"
-_CANDIDATE = re.compile(rf"(?:s|%73)(?:k|%6b)(?:-|%2d)({_CHAR}*)(?:({_BREAK})({_CHAR}+))?", re.IGNORECASE)
+_HEX = r"%(?:25){0,2}"  # percent-encoded once, twice (%252D) or three times
+_CHAR = rf"(?:[a-z0-9_-]|{_HEX}[0-9a-f]{{2}})"
+# a line break (raw, escaped as in JSON, or a shell's backslash-newline) or a tab, and the next
+# line's indentation
+_BREAK = r"(?:\\?(?:\r\n|\r|\n)|(?:\\\\)?(?:\\r\\n|\\n|\\r)|\\t|\t)[ \t]*"
+_S, _K, _DASH = rf"(?:s|{_HEX}73)", rf"(?:k|{_HEX}6b)", rf"(?:-|{_HEX}2d)"
+_CANDIDATE = re.compile(rf"{_S}(?:{_BREAK})?{_K}(?:{_BREAK})?{_DASH}({_CHAR}*)(?:({_BREAK})({_CHAR}+))?", re.IGNORECASE)
 _KNOWN_PREFIX = re.compile(r"(?:or|ant|proj)-", re.IGNORECASE)
 _WORD_BEFORE = re.compile(r"[A-Za-z0-9_]")
 
 
 def _decoded(text: str) -> str:
-    return unquote(text) if "%" in text else text
+    for _ in range(3):  # %252D is %2D encoded again
+        if "%" not in text:
+            break
+        text = unquote(text)
+    return text
 
 
 def _looks_random(body: str) -> bool:
@@ -53,18 +62,33 @@ def _masked(text: str, counter: list) -> str:
     return _CANDIDATE.sub(lambda match: _replace(match, counter), text)
 
 
+# What every candidate holds as typed: "k-" or "K-", a "k" before a break, or a percent sign.
+QUICK_MARKS = ("k-", "K-", "%", "k\n", "K\n", "k\r", "K\r", "k\\", "K\\", "k\t", "K\t")
+
+
 def _quick_miss(text: str) -> bool:
-    """No key can be in this text (the common case, decided at C speed): every candidate holds
-    "k-" or "K-" as typed, or a percent-encoded character."""
-    return "k-" not in text and "K-" not in text and "%" not in text
+    """No key can be in this text (the common case, decided at C speed)."""
+    return not any(mark in text for mark in QUICK_MARKS)
 
 
 def mask(text: str) -> tuple[str, int]:
-    """The text with every API key replaced by a marker, and how many were replaced."""
+    """The text with every API key replaced by a marker, and how many were replaced. Keys typed
+    in full-width or other compatibility letters (``ＳＫ-or-v1-...``) are found in an NFKC copy of
+    the text; when that copy holds more keys, it is the copy, masked, that is given back."""
     counter = [0]
-    return _masked(text, counter), counter[0]
+    masked = _masked(text, counter)
+    if not text.isascii():
+        import unicodedata
+
+        folded = unicodedata.normalize("NFKC", text)
+        if folded != text and not _quick_miss(folded):
+            more = [0]
+            masked_folded = _masked(folded, more)
+            if more[0] > counter[0]:
+                return masked_folded, more[0]
+    return masked, counter[0]
 
 
 # The end of a text that may be the first half of a key broken over two writes: output.py holds
 # such a line back until it sees the next one.
-KEY_FRAGMENT_AT_END = re.compile(rf"(?:s|%73)(?:k|%6b)(?:-|%2d){_CHAR}*(?:\r?\n|\r)?\Z", re.IGNORECASE)
+KEY_FRAGMENT_AT_END = re.compile(rf"{_S}(?:{_BREAK})?{_K}(?:{_BREAK})?{_DASH}{_CHAR}*(?:{_BREAK})?\Z", re.IGNORECASE)
