@@ -20,8 +20,8 @@ _HEX = r"%(?:25){0,2}"  # percent-encoded once, twice (%252D) or three times
 _CHAR = rf"(?:[a-z0-9_-]|{_HEX}[0-9a-f]{{2}})"
 # a line break (raw, escaped as in JSON, or a shell's backslash-newline) or a tab, and the next
 # line's indentation
-_BREAK = r"(?:\\?(?:\r\n|\r|\n)|(?:\\\\)?(?:\\r\\n|\\n|\\r)|\\t|\t)[ \t]*"
-_S, _K, _DASH = rf"(?:s|{_HEX}73)", rf"(?:k|{_HEX}6b)", rf"(?:-|{_HEX}2d)"
+_BREAK = r"(?:\\?(?:\r\n|\r|\n)|\\+(?:r\\+n|n|r|t)|\t)[ \t]*"
+_S, _K, _DASH = rf"(?:s|{_HEX}[57]3)", rf"(?:k|{_HEX}[46]b)", rf"(?:-|{_HEX}2d)"  # either case encoded
 _CANDIDATE = re.compile(rf"{_S}(?:{_BREAK})?{_K}(?:{_BREAK})?{_DASH}({_CHAR}*)(?:({_BREAK})({_CHAR}+))?", re.IGNORECASE)
 _KNOWN_PREFIX = re.compile(r"(?:or|ant|proj)-", re.IGNORECASE)
 _WORD_BEFORE = re.compile(r"[A-Za-z0-9_]")
@@ -84,7 +84,7 @@ def mask(text: str) -> tuple[str, int]:
         if folded != text and not _quick_miss(folded):
             more = [0]
             masked_folded = _masked(folded, more)
-            if more[0] > counter[0]:
+            if more[0]:  # a key in compatibility letters: the copy, masked, is what is shown
                 return masked_folded, more[0]
     return masked, counter[0]
 
