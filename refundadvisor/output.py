@@ -12,7 +12,7 @@ On the way out the text is
   are given (``plain``) before styling it, so that a colour reaching the terminal is theirs.
   Piped or saved output holds no escape sequence at all;
 - made visible: bidi overrides and isolates, zero-width characters and a BOM inside text are
-  removed, U+2028/U+2029 become a space, and lone surrogates (bytes that were not UTF-8, a JSON
+  removed, U+2028/U+2029 become a space at a terminal, and lone surrogates (bytes that were not UTF-8, a JSON
   "\\ud800") become U+FFFD, so that what is written is always valid UTF-8;
 - encoded safely: typographic characters spelled in ASCII when the stream is not UTF-8, and
   anything else it cannot carry replaced by '?' (``PYTHONIOENCODING=ascii``, ``LC_ALL=C``).
@@ -88,23 +88,35 @@ def plain(text: str) -> str:
 
 
 # characters that change how text around them reads without being seen: bidi overrides and
-# isolates (U+202E shows "txt.exe" as "exe.txt"), zero-width characters, a BOM inside text
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_LINE_SEPARATORS = re.compile("[\u2028\u2029\u0085]")  # line breaks some viewers honour, others not
-_SURROGATE = re.compile("[\ud800-\udfff]")  # invalid UTF-8 read as surrogateescape, a JSON "\ud800"
+# isolates (U+202E shows "txt.exe" as "exe.txt"), zero-width characters, a BOM inside text; line
+# separators some viewers honour and others not; lone surrogates (invalid UTF-8 read with
+# surrogateescape, a JSON "\\ud800"). One character class, compiled when first needed.
+_HIDDEN = "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029\u0085\ud800-\udfff]"
+_SHOWN_AS = {"\u2028": " ", "\u2029": " ", "\u0085": " "}
+_hidden: list = []
 
 
-def visible(text: str) -> str:
+def _shown(match: "re.Match[str]") -> str:
+    char = match.group(0)
+    return _SHOWN_AS.get(char) or ("\ufffd" if "\ud800" <= char <= "\udfff" else "")
+
+
+def _kept_as_data(match: "re.Match[str]") -> str:
+    char = match.group(0)
+    return char if char in _SHOWN_AS else _shown(match)
+
+
+def visible(text: str, terminal: bool = True) -> str:
     """Non-ASCII text with nothing hidden in it: invisible and direction-changing characters
-    removed, U+2028/U+2029 as a space, and lone surrogates (bytes that were not UTF-8) as the
-    replacement character U+FFFD, so that what is written is valid UTF-8."""
-    if _INVISIBLE.search(text):
-        text = _INVISIBLE.sub("", text)
-    if _LINE_SEPARATORS.search(text):
-        text = _LINE_SEPARATORS.sub(" ", text)
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return text
+    removed, and lone surrogates (bytes that were not UTF-8) as the replacement character U+FFFD,
+    so that what is written is valid UTF-8. U+2028/U+2029 are a space at a terminal (they would
+    start a line there unseen); in a file or pipe they stay, as the data they are (a note exported
+    to CSV imports back the same)."""
+    if not _hidden:
+        _hidden.append(re.compile(_HIDDEN))
+    if not _hidden[0].search(text):
+        return text
+    return _hidden[0].sub(_shown if terminal else _kept_as_data, text)
 
 
 def clean(text: str, terminal: bool = False, colour: Optional[bool] = None) -> str:
@@ -114,7 +126,7 @@ def clean(text: str, terminal: bool = False, colour: Optional[bool] = None) -> s
         if not raw.translate(None, _PLAIN) and not any(mark in raw for mark in _QUICK_BYTES):
             return text
         return defuse(mask(text)[0], terminal, colour)
-    return defuse(visible(mask(text)[0]), terminal, colour)
+    return defuse(visible(mask(text)[0], terminal), terminal, colour)
 
 
 class OutputError(Exception):

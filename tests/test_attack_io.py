@@ -228,7 +228,7 @@ def test_piped_output_holds_no_escape_invisible_character_or_invalid_utf8(pieces
     written = stream.buffer.getvalue()
     text = written.decode("utf-8")  # valid UTF-8, whatever went in
     assert "\x1b" not in text and not any("\x80" <= c <= "\x9f" for c in text)
-    assert not any(c in text for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200e\u200f\ufeff\u2028\u2029")
+    assert not any(c in text for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200e\u200f\ufeff")
 
 
 def test_colour_from_a_note_never_reaches_a_pipe(tmp_path):
@@ -296,3 +296,33 @@ def test_an_error_cell_quotes_bad_input_once_and_leading_spaces_are_guarded(tmp_
     rows = result.stdout.decode().splitlines()
     assert rows[1].startswith("' =1+1,") and rows[2].startswith("'\t=2,")
     assert "\"'=cmd|x' is not a valid cause" in rows[1] and "''=cmd" not in rows[1]
+
+
+class _Terminal(io.StringIO):
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_at_a_terminal_line_separators_show_as_spaces_and_a_pipe_keeps_them_as_data(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    terminal = _Terminal()
+    sink = Sink(terminal, "stdout")
+    sink.write("a\u2028b\u2029c \u202eevil\n")
+    sink.flush()
+    assert terminal.getvalue() == "a b c evil\n"
+    assert clean("a\u2028b \u202eevil") == "a\u2028b evil"
+
+
+def test_no_color_or_a_dumb_terminal_gets_no_escape_sequence(monkeypatch):
+    for name, value in (("NO_COLOR", "1"), ("TERM", "dumb")):
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        monkeypatch.setenv("TERM", "xterm-256color")
+        monkeypatch.setenv(name, value)
+        terminal = _Terminal()
+        sink = Sink(terminal, "stdout")
+        sink.write("\x1b[1mbold\x1b[0m \x1b[30;40mhidden\x1b[0m\n")
+        sink.flush()
+        assert terminal.getvalue() == "bold hidden\n", name
