@@ -212,7 +212,16 @@ class Sink:
 
     def _emit(self, text: str) -> None:
         text = safe(clean(text, self.terminal, self.colour), self.stream) if self.stream is not None else text
-        self._guarded(lambda: self.stream.write(text))
+        self._guarded(lambda: self._write_encodable(text))
+
+    def _write_encodable(self, text: str) -> None:
+        """Write; text the stream cannot encode (whatever slipped past ``safe``) is written with
+        replacement characters, never reported as the stream failing."""
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(self.stream, "encoding", None) or "utf-8"
+            self.stream.write(text.encode(encoding, "replace").decode(encoding, "replace"))
 
     def _guarded(self, action) -> None:
         try:
