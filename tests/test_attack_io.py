@@ -326,3 +326,17 @@ def test_no_color_or_a_dumb_terminal_gets_no_escape_sequence(monkeypatch):
         sink.write("\x1b[1mbold\x1b[0m \x1b[30;40mhidden\x1b[0m\n")
         sink.flush()
         assert terminal.getvalue() == "bold hidden\n", name
+
+
+@pytest.mark.parametrize("args", [["history", "list"], ["history", "export", "--format", "csv"]])
+def test_at_a_terminal_a_notes_colour_codes_are_removed(tmp_path, args):
+    history = str(tmp_path / "h.db")
+    note = "\x1b[30;40mHIDDEN\x1b[0m end"
+    assert run("history", "add", "--history", history, "--cause", "runaway-script", "--amount", "1",
+               "--note", note).returncode == 0
+    environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    child = pexpect.spawn(PYTHON[0], [*PYTHON[1:], *args, "--history", history], encoding="utf-8", timeout=20,
+                          dimensions=(40, 120), env={**environment, "TERM": "xterm-256color"})
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "HIDDEN end" in child.before and "\x1b[30;40m" not in child.before
