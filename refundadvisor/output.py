@@ -34,7 +34,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional, TextIO
 
-from .redact import KEY_FRAGMENT_AT_END, QUICK_MARKS, mask
+from .redact import KEY_FRAGMENT_AT_END, mask, quick_miss_bytes
 from .term import is_terminal, safe
 
 HOLD_LIMIT = 64 * 1024  # a line longer than this is passed on in pieces
@@ -75,7 +75,6 @@ def defuse(text: str, terminal: bool = True, colour: Optional[bool] = None) -> s
 
 
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\n\t"
-_QUICK_BYTES = tuple(mark.encode("ascii") for mark in QUICK_MARKS)  # what any key candidate holds
 
 
 def plain(text: str) -> str:
@@ -123,7 +122,7 @@ def clean(text: str, terminal: bool = False, colour: Optional[bool] = None) -> s
     """Text as it may leave the program: keys masked, controls removed, nothing invisible."""
     if text.isascii():  # the usual case (JSON lines are ASCII): decided on bytes, at C speed
         raw = text.encode("ascii")
-        if not raw.translate(None, _PLAIN) and not any(mark in raw for mark in _QUICK_BYTES):
+        if not raw.translate(None, _PLAIN) and quick_miss_bytes(raw):
             return text
         return defuse(mask(text)[0], terminal, colour)
     return defuse(visible(mask(text)[0], terminal), terminal, colour)
