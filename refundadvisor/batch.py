@@ -8,6 +8,7 @@ assessed one at a time, so memory stays flat however long the input is.
 
 import collections
 import csv
+import errno
 import itertools
 import json
 import os
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any, Iterator, NamedTuple, Optional
 
 from .advisor import prepare
-from .csvsafe import row_text as _csv_line  # cells guarded against spreadsheet formulas (OWASP); CR, LF quoted
+from .csvsafe import Sentence, row_text as _csv_line  # cells guarded against spreadsheet formulas (OWASP); CR, LF quoted
 from .engine import conclude, evaluate
 from .facts import FactError, MissingFacts, parse_answers
 from .model import EVIDENCE_FACT, PLATFORM_KEY, RuleSet
@@ -58,7 +59,10 @@ def read_answers(path: str) -> dict[str, Any]:
 
     try:
         if path == "-":
-            data = sys.stdin.buffer.read(ANSWERS_LIMIT + 1)
+            try:
+                data = sys.stdin.buffer.read(ANSWERS_LIMIT + 1)
+            except OSError as error:
+                raise InputError(f"stdin cannot be read ({error.strerror or error})") from None
             if len(data) > ANSWERS_LIMIT:
                 raise InputError("the answers on stdin are larger than 1 MiB")
             document = safeyaml.parse(safeyaml.decode(data, "<stdin>", "answers"), "<stdin>")
@@ -87,6 +91,14 @@ SKIP_LIMIT = 256 * MIB  # a line this long is not skipped to its end: it fails, 
 MAX_DEPTH = 32  # nesting of a JSON row's arrays and objects
 EXCERPT = 60  # characters of bad input shown in an error, at most
 BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # Windows' "Unicode" text: UTF-16 (or UTF-32) with its BOM
+_DIGIT_LIMIT = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
+
+
+def _mostly_nul(sample: bytes) -> bool:
+    """Whether bytes look like UTF-16 of mostly ASCII text (every other byte NUL), as JSON Lines
+    and CSV saved as Windows "Unicode" are."""
+    return len(sample) >= 2 and sample.count(0) * 3 >= len(sample)
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -141,7 +153,12 @@ class Lines:
 
     def _read(self) -> bytes:
         # read1: what is there, without waiting for a whole block (rows piped in slowly stream out)
-        block = (self.raw.read1 if hasattr(self.raw, "read1") else self.raw.read)(self.BLOCK)
+        try:
+            block = (self.raw.read1 if hasattr(self.raw, "read1") else self.raw.read)(self.BLOCK)
+        except OSError as error:  # a disk error, /proc/self/mem, a closed stdin: mid-file as at its start
+            where = f" after {self.consumed:,} bytes" if self.consumed else ""
+            closed = error.errno == errno.EBADF  # no stdin at all (<&-): how it was run, not the data
+            raise InputError(f"cannot be read{where} ({error.strerror or error})", not closed) from None
         self.consumed += len(block)
         return block
 
@@ -151,6 +168,8 @@ class Lines:
         buffer = self._read()
         if buffer.startswith(BOM):
             buffer = buffer[len(BOM):]
+        elif buffer.startswith(UTF16_BOMS) and _mostly_nul(buffer[2:514]):
+            raise InputError("is UTF-16 text (as Windows saves 'Unicode' text); save it as UTF-8 and run again", True)
         if b"\x00" in buffer[:self.BLOCK].split(b"\n", 1)[0] or b"\x00" * 8 in buffer:
             raise InputError("is binary data (it holds NUL bytes), not JSON Lines or CSV text", True)
         if b"\n" not in buffer and b"\r" in buffer:
@@ -280,7 +299,10 @@ def parse_row(row: Row) -> Row:
     except RecursionError:
         return Row(row.line, None, f"nested more than {MAX_DEPTH} levels deep; a row is one charge's facts")
     except ValueError as error:
-        where = f" at column {error.colno}" if hasattr(error, "colno") else ""
+        if not hasattr(error, "colno"):  # Python's limit on the digits of one integer
+            return Row(row.line, None, f"holds a number of more than {_DIGIT_LIMIT:,} digits; no amount or count "
+                                       "is that long: check the row")
+        where = f" at column {error.colno}"
         return Row(row.line, None, f"not valid JSON ({excerpt(getattr(error, 'msg', str(error)), 2 * EXCERPT)}{where})")
     if not isinstance(values, dict):
         return Row(row.line, None, "a row must be a JSON object of fact names to values")
@@ -403,8 +425,8 @@ class RowAssessor:
         key = None if key is None else excerpt(mask(key)[0])
         message = excerpt(mask(message)[0], 400)
         if self.csv:
-            return RowResult(_csv_line([row_id, row.line, "", "", "", "", message]), row.line, None)
-        document = {"schema_version": SCHEMA_VERSION, "line": row.line, "id": row_id, "ok": False,
+            return RowResult(_csv_line([row_id, row.line, "", "", "", "", Sentence(message)]), row.line, None)
+        document = {"schema_version": SCHEMA_VERSION, "line": row.line, "id": _unescaped_key_masked(row_id), "ok": False,
                     "error": {"key": key, "message": message}}
         return RowResult(_json(document), row.line, None)
 
@@ -432,7 +454,13 @@ class _ReadOnce:
 
 def _json_id(value: Any) -> str:
     """A row id as JSON; text ids (the usual case) without the general encoder's overhead."""
-    return encode_basestring_ascii(value) if type(value) is str else _json(value)
+    return encode_basestring_ascii(_unescaped_key_masked(value)) if type(value) is str else _json(value)
+
+
+def _unescaped_key_masked(value: Any) -> Any:
+    """A text id with any key in full-width or other non-ASCII letters masked now: once JSON
+    has escaped it (\\uff33...), the output sink cannot see it."""
+    return mask(value)[0] if type(value) is str and not value.isascii() else value
 
 
 def _json(value: Any) -> str:

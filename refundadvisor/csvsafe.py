@@ -3,7 +3,8 @@
 Every CSV refundadvisor writes (``batch --format csv``, ``history export --format csv``,
 ``evidence --csv``) goes through here. Following OWASP's guidance on CSV injection
 (https://owasp.org/www-community/attacks/CSV_Injection), a text cell that starts with ``=``,
-``+``, ``-``, ``@``, a tab or a carriage return gets a single quote in front of it, so that a
+``+``, ``-``, ``@``, a tab or a carriage return (also after leading spaces or tabs: `` =1+1``)
+gets a single quote in front of it, so that a
 spreadsheet shows it as text instead of evaluating it as a formula (``=HYPERLINK(...)``,
 ``=cmd|...``); every cell is quoted when it holds a comma, a double quote, CR or LF (RFC 4180).
 
@@ -27,9 +28,24 @@ GUARD = "'"  # makes the cell text in a spreadsheet; also doubled in front of a 
 LINE_END = "\r\n"  # RFC 4180; it also makes the writer quote any cell holding CR or LF
 
 
+_LEADING_SPACE = " \t\r\n\f\v\u00a0\u3000"  # what a spreadsheet may skip before a formula
+
+
+def is_formula(text: str) -> bool:
+    """Whether a spreadsheet could read the text as a formula: it starts with one of
+    FORMULA_STARTS, also after spaces or tabs (" =1+1" is evaluated by some)."""
+    return text.startswith(FORMULA_STARTS) or text.lstrip(_LEADING_SPACE).startswith(FORMULA_STARTS)
+
+
 def guard(text: str) -> str:
     """Text as a cell no spreadsheet evaluates; ``unguard`` gives the text back exactly."""
-    return GUARD + text if text.startswith(FORMULA_STARTS + (GUARD,)) else text
+    return GUARD + text if text.startswith(GUARD) or is_formula(text) else text
+
+
+class Sentence(str):
+    """The program's own sentence (a row's error), which may quote bad input: guarded once when
+    a spreadsheet could evaluate it, but never given a second quote for starting with the
+    program's own quote mark ("'=cmd|x' is not a valid cause" is already text)."""
 
 
 def unguard(text: str) -> str:
@@ -48,6 +64,8 @@ def cell(value: Any) -> str:
         return f"{value:f}"
     if isinstance(value, (int, float)):
         return str(value)
+    if isinstance(value, Sentence):
+        return GUARD + value if is_formula(value) else str(value)
     return guard(str(value))
 
 

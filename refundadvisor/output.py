@@ -7,9 +7,13 @@ On the way out the text is
 - masked: API keys in any of their mangled forms become a marker (``redact.mask``);
 - defused: control characters are removed (a rule file's ``title`` cannot clear the screen, ring
   the bell, or show a disguised OSC 8 link), keeping newline and tab, carriage return when the
-  stream is not a terminal (a CSV cell may hold one), and plain colour codes (SGR), which the
-  renderers write; they remove even those from the text they are given (``plain``) before
-  styling it, so that a colour reaching the terminal is theirs;
+  stream is not a terminal (a CSV cell may hold one), and, at a terminal that shows colour only,
+  plain colour codes (SGR), which the renderers write; they remove even those from the text they
+  are given (``plain``) before styling it, so that a colour reaching the terminal is theirs.
+  Piped or saved output holds no escape sequence at all;
+- made visible: bidi overrides and isolates, zero-width characters and a BOM inside text are
+  removed, U+2028/U+2029 become a space at a terminal, and lone surrogates (bytes that were not UTF-8, a JSON
+  "\\ud800") become U+FFFD, so that what is written is always valid UTF-8;
 - encoded safely: typographic characters spelled in ASCII when the stream is not UTF-8, and
   anything else it cannot carry replaced by '?' (``PYTHONIOENCODING=ascii``, ``LC_ALL=C``).
 
@@ -24,12 +28,13 @@ whole; a line that ends in what may be the first half of a key is held until the
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional, TextIO
 
-from .redact import KEY_FRAGMENT_AT_END, mask
+from .redact import KEY_FRAGMENT_AT_END, mask, quick_miss_bytes
 from .term import is_terminal, safe
 
 HOLD_LIMIT = 64 * 1024  # a line longer than this is passed on in pieces
@@ -49,18 +54,21 @@ _HIDING = {"5", "6", "8"}  # blink, rapid blink, conceal: nothing the renderers 
 
 
 def _kept(match: "re.Match[str]") -> str:
-    """Colour codes (SGR) pass; any other control sequence or character is removed."""
+    """Colour codes (SGR) pass; any other control sequence or character is removed (the
+    colouring stream's rule: ``defuse`` removes colours too when the stream shows none)."""
     sgr = _SGR.match(match.group(0))
     if sgr and not _HIDING.intersection(sgr.group(1).split(";")):
         return match.group(0)
     return ""
 
 
-def defuse(text: str, terminal: bool = True) -> str:
-    """The text without control characters (but newline, tab and plain colour codes); at a
-    terminal a lone carriage return goes too (it would let text overwrite the line)."""
+def defuse(text: str, terminal: bool = True, colour: Optional[bool] = None) -> str:
+    """The text without control characters (but newline, tab and, where colour is shown, plain
+    colour codes); at a terminal a lone carriage return goes too (it would let text overwrite
+    the line). Colour is shown only at a terminal (``colour`` defaults to ``terminal``): piped
+    or saved output holds no escape sequence at all."""
     if _ANY_CONTROL.search(text):
-        text = _CONTROL.sub(_kept, text)
+        text = _CONTROL.sub(_kept if (terminal if colour is None else colour) else "", text)
     if terminal and "\r" in text:
         text = _CR.sub("", text)
     return text
@@ -78,13 +86,46 @@ def plain(text: str) -> str:
     return _CR.sub("", text) if "\r" in text else text
 
 
-def clean(text: str, terminal: bool = False) -> str:
-    """Text as it may leave the program: keys masked, controls removed."""
+# characters that change how text around them reads without being seen: bidi overrides and
+# isolates (U+202E shows "txt.exe" as "exe.txt"), zero-width characters, a BOM inside text; line
+# separators some viewers honour and others not; lone surrogates (invalid UTF-8 read with
+# surrogateescape, a JSON "\\ud800"). One character class, compiled when first needed.
+_HIDDEN = "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u2028\u2029\u0085\ud800-\udfff]"
+_SHOWN_AS = {"\u2028": " ", "\u2029": " ", "\u0085": " "}
+_hidden: list = []
+
+
+def _shown(match: "re.Match[str]") -> str:
+    char = match.group(0)
+    return _SHOWN_AS.get(char) or ("\ufffd" if "\ud800" <= char <= "\udfff" else "")
+
+
+def _kept_as_data(match: "re.Match[str]") -> str:
+    char = match.group(0)
+    return char if char in _SHOWN_AS else _shown(match)
+
+
+def visible(text: str, terminal: bool = True) -> str:
+    """Non-ASCII text with nothing hidden in it: invisible and direction-changing characters
+    removed, and lone surrogates (bytes that were not UTF-8) as the replacement character U+FFFD,
+    so that what is written is valid UTF-8. U+2028/U+2029 are a space at a terminal (they would
+    start a line there unseen); in a file or pipe they stay, as the data they are (a note exported
+    to CSV imports back the same)."""
+    if not _hidden:
+        _hidden.append(re.compile(_HIDDEN))
+    if not _hidden[0].search(text):
+        return text
+    return _hidden[0].sub(_shown if terminal else _kept_as_data, text)
+
+
+def clean(text: str, terminal: bool = False, colour: Optional[bool] = None) -> str:
+    """Text as it may leave the program: keys masked, controls removed, nothing invisible."""
     if text.isascii():  # the usual case (JSON lines are ASCII): decided on bytes, at C speed
         raw = text.encode("ascii")
-        if not raw.translate(None, _PLAIN) and b"k-" not in raw and b"K-" not in raw and b"%" not in raw:
+        if not raw.translate(None, _PLAIN) and quick_miss_bytes(raw):
             return text
-    return defuse(mask(text)[0], terminal)
+        return defuse(mask(text)[0], terminal, colour)
+    return defuse(visible(mask(text)[0], terminal), terminal, colour)
 
 
 class OutputError(Exception):
@@ -102,6 +143,8 @@ class Sink:
         self.name = name
         self.silent = silent  # stderr: a failure there has nowhere to be reported
         self.terminal = is_terminal(stream) if stream is not None else False
+        # colour codes pass only where they are shown (a terminal, without NO_COLOR or TERM=dumb)
+        self.colour = self.terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
         self.pending = ""
         self.gone = False  # the reader went away: drop the rest
 
@@ -167,8 +210,17 @@ class Sink:
             self._guarded(self.stream.flush)
 
     def _emit(self, text: str) -> None:
-        text = safe(clean(text, self.terminal), self.stream) if self.stream is not None else text
-        self._guarded(lambda: self.stream.write(text))
+        text = safe(clean(text, self.terminal, self.colour), self.stream) if self.stream is not None else text
+        self._guarded(lambda: self._write_encodable(text))
+
+    def _write_encodable(self, text: str) -> None:
+        """Write; text the stream cannot encode (whatever slipped past ``safe``) is written with
+        replacement characters, never reported as the stream failing."""
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:
+            encoding = getattr(self.stream, "encoding", None) or "utf-8"
+            self.stream.write(text.encode(encoding, "replace").decode(encoding, "replace"))
 
     def _guarded(self, action) -> None:
         try:

@@ -782,8 +782,12 @@ def entries_table(entries, console) -> None:
     table.add_column("note", overflow="fold")
     from rich.text import Text
 
-    for entry in entries:  # as plain Text: a note's "[link=...]" is shown, never made markup
-        table.add_row(*(Text(cell) for cell in (
+    from .output import plain
+
+    # as plain Text: a note's "[link=...]" is shown, never made markup, and its colour codes
+    # (black on black) removed: the table's colours are the program's
+    for entry in entries:
+        table.add_row(*(Text(plain(cell)) for cell in (
             str(entry.id), entry.asked_at[:10], entry.platform, entry.cause, entry.outcome,
             "" if entry.amount is None else f"{entry.amount:.2f}",
             "" if entry.returned is None else f"{entry.returned:.2f}", entry.note or "")))

@@ -99,6 +99,8 @@ def user_errors() -> Iterator[None]:
         raise fail("input ended before the interview finished; nothing was checked", EXIT_USAGE) from None
     except HistoryError as error:
         raise fail(str(error), EXIT_DATA) from None
+    except StdinClosed:
+        raise fail(STDIN_CLOSED, EXIT_USAGE) from None
 
 
 def _flag(fact: str) -> str:
@@ -116,38 +118,64 @@ def _flag_for_missing(name: str) -> str:
     return _flag(name)
 
 
-def write_output(path: str, text: str) -> None:
-    """Write a command's output to --output PATH, or say in one sentence why it cannot.
+def require_path(path: Optional[str], flag: str) -> None:
+    """An output FILE given as '' is a mistake (an unset shell variable), never silently ignored."""
+    if path is not None and not path.strip():
+        raise CliError(f"{flag}: the file name is empty; give a path, like {flag} out.txt")
+
+
+def write_output(path: str, text: str, flag: str = "--output") -> None:
+    """Write a command's output to FILE (given by ``flag``), or say in one sentence why it cannot.
 
     The text is masked and defused like everything else the program writes, and it replaces the
     file whole or not at all: it goes to a temporary file in the same folder, which is then
-    renamed over PATH, so a failed write (a full disk) leaves the previous file as it was. A
-    PATH that is not a regular file (/dev/stdout, a FIFO) is written to directly."""
+    renamed over PATH, so a failed write (a full disk) leaves the previous file as it was. An
+    empty PATH is a usage error. A PATH that exists and is not a regular file is written to
+    directly only when it is a device (/dev/stdout at a terminal, /dev/null) or a pipe someone
+    reads (/dev/stdout piped on); a FIFO nobody reads, a socket or a folder is refused at once,
+    never waited on."""
+    import errno
     import stat
     import tempfile
 
     from ..output import clean
 
+    require_path(path, flag)
     data = clean(text).encode("utf-8", "replace")
-    target = os.path.realpath(path) if path else path  # through a symlink, keeping it
 
     def failed(error: BaseException) -> CliError:
         reason = getattr(error, "strerror", None) or str(error)
-        return CliError(f"--output: cannot write {path!r} ({reason}); nothing was changed there", EXIT_DATA)
+        return CliError(f"{flag}: cannot write {path!r} ({reason}); nothing was changed there", EXIT_DATA)
 
     try:
-        existing = os.stat(target)
+        existing = os.stat(path)
     except FileNotFoundError:
         existing = None
     except (OSError, ValueError) as error:
         raise failed(error) from None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
+        mode = existing.st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise CliError(f"{flag}: {path!r} is {kind}; give the path of a file to write", EXIT_DATA)
         try:
-            with open(target, "wb") as handle:
+            # O_NONBLOCK: a FIFO with no reader fails at once (ENXIO) instead of waiting for ever
+            descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                raise CliError(f"{flag}: {path!r} is a named pipe (FIFO) that nobody reads; give the path "
+                               "of a regular file", EXIT_DATA) from None
+            raise failed(error) from None
+        except ValueError as error:
+            raise failed(error) from None
+        try:
+            os.set_blocking(descriptor, True)
+            with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
         except (OSError, ValueError) as error:
             raise failed(error) from None
         return
+    target = os.path.realpath(path)  # a regular file (or none yet) through a symlink, keeping it
     folder, name = os.path.split(target)
     temporary = None
     try:
@@ -266,9 +294,56 @@ def _only_the_command_run(argv: list[str]) -> None:
         app.registered_commands, app.registered_groups = commands, groups
 
 
+class StdinClosed(OSError):
+    """stdin was read ('-') but the program was started without one (``<&-``)."""
+
+
+STDIN_CLOSED = "stdin is closed: nothing is attached to it; pipe the input in, or give a file"
+
+
+class _ClosedStdin:
+    """What stdin is when the program was started without one (``<&-``): reading it fails with
+    one OSError that says so, which every reader of '-' turns into its one sentence."""
+
+    encoding = "utf-8"
+    errors = "replace"
+    closed = False
+
+    @property
+    def buffer(self) -> "_ClosedStdin":
+        return self
+
+    def _closed(self, *args, **kwargs):
+        import errno
+
+        raise StdinClosed(errno.EBADF, STDIN_CLOSED)
+
+    read = read1 = readline = readlines = readinto = fileno = __iter__ = _closed
+
+    def isatty(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+
+def _prepare_stdin() -> None:
+    """A closed stdin reads as an error (not as Python's None), and typed text that the locale's
+    encoding cannot decode (PYTHONIOENCODING=ascii, 'café') arrives with U+FFFD in its place
+    instead of stopping the program."""
+    if sys.stdin is None:
+        sys.stdin = _ClosedStdin()
+    elif getattr(sys.stdin, "errors", None) == "strict" and hasattr(sys.stdin, "reconfigure"):
+        try:
+            sys.stdin.reconfigure(errors="replace")
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def main() -> None:
     """The console script: run the app, ending quietly on a closed pipe."""
     try:
+        _prepare_stdin()
         _only_the_command_run(sys.argv[1:])
         app()
     except BrokenPipeError:
@@ -280,3 +355,6 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("refundadvisor: error: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
+    except StdinClosed:  # read outside a command's error handling
+        sys.stderr.write(f"refundadvisor: error: {STDIN_CLOSED}\n")
+        sys.exit(EXIT_USAGE)

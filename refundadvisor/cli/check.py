@@ -9,7 +9,7 @@ import typer
 
 from .. import paths
 from . import (EXIT_BELOW, EXIT_DATA, EXIT_OK, EXIT_USAGE, CliError, app, band_index, is_below, load_rules,
-               parse_now, user_errors, write_output)
+               parse_now, require_path, user_errors, write_output)
 from .options import (AnswersOpt, DraftFormat, EvidenceFileOpt, FactOpt, HistoryOpt, NoColorOpt, NoHistoryOpt, NoInputOpt, NowOpt, Opt,
                       PlatformOpt, RulesOpt, fact_parameters, flag_of, help_with_examples, named_fact_problem,
                       with_parameters)
@@ -345,6 +345,7 @@ def check(**values: Any) -> None:
         ask = asking(v, raw, _never_flags(v))
         found = _evidence(v["generations"])
         from_file = _with_evidence(_read_answers(v["answers"]), found)
+        require_path(v["ics"], "--ics")
         named = _named_facts(v["fact"])
         ruleset, chosen_by = _rules_for_facts(v["rules"], v["platform"], raw, v["ago"], v["answers"], ask,
                                               v["now"], v["no_color"], from_file)
@@ -353,7 +354,7 @@ def check(**values: Any) -> None:
                                               v["no_color"], v["history"], v["no_history"], from_file, named)
         if not v["quiet"]:
             _print(assessment, chosen_by, v["json_output"], v["explain"], v["no_color"], context, v["full"])
-        if v["ics"]:
+        if v["ics"] is not None:
             _write_ics(assessment, v["ics"])
     _maybe_record(assessment, context, v["record"], v["history"], v["no_color"], v["json_output"] or v["quiet"])
     if is_below(ruleset, assessment.band.id, threshold):
@@ -439,7 +440,7 @@ def draft(**values: Any) -> None:
         if removed:
             sys.stderr.write(f"refundadvisor: warning: removed {removed} API key{'s' if removed > 1 else ''} from the "
                              "draft; never send keys to support, and rotate any key that was exposed\n")
-        if v["output"]:
+        if v["output"] is not None:
             write_output(v["output"], text)
             sys.stderr.write(f"refundadvisor: draft written to {v['output']}\n")
         else:
@@ -514,7 +515,7 @@ def _write_ics(assessment, path: str) -> None:
     if data is None:
         sys.stderr.write("refundadvisor: no open deadline to save; nothing written to the calendar file\n")
         return
-    write_output(path, data)
+    write_output(path, data, "--ics")
     sys.stderr.write(f"refundadvisor: deadlines saved to {path} (import it into your calendar)\n")
 
 

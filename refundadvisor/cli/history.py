@@ -363,7 +363,10 @@ def history_export(
         rows = list(_history(history).export_rows())
         text = export_text(rows, output_format.value)
         if output == "-":
-            sys.stdout.write(text)
+            from ..output import plain
+
+            # at a terminal, a note's own colour codes are removed (piped, the output removes all)
+            sys.stdout.write(plain(text) if sys.stdout.isatty() else text)
         else:
             write_output(output, text)
             sys.stderr.write(f"refundadvisor: exported {plural(len(rows), 'request')} to {output}\n")
