@@ -114,6 +114,8 @@ def _shown(value: Any) -> str:
 def _money(value: Any, name: str) -> Optional[Decimal]:
     if value is None or value == "":
         return None
+    from .facts import FactError, check_number
+
     text = str(value)
     try:
         number = Decimal(text) if len(text) <= 64 else Decimal("NaN")  # 64 digits is no amount
@@ -121,6 +123,10 @@ def _money(value: Any, name: str) -> Optional[Decimal]:
         raise BadEntry(name, f"{_shown(value)} is not a number") from None
     if not number.is_finite() or number < 0 or number > Decimal("1e12"):
         raise BadEntry(name, f"{_shown(value)} must be a number from 0 up to 1e12")
+    try:  # the same bounds as every amount (3E-3000000000 would be written with 3 billion zeros)
+        number = check_number(number, name, text)
+    except FactError as error:
+        raise BadEntry(name, str(error)) from None
     return Decimal(format(number, "f"))  # plain digits: 30, never 3E+1
 
 

@@ -336,3 +336,12 @@ def test_a_usage_bucket_with_an_absurd_time_or_amount_is_a_malformed_reply(platf
     amount = {"value": 1e300, "currency": "usd"} if platform == "openai" else "1e300"
     with pytest.raises(RequestFailed, match="not a number"):
         _cost_bucket(PLATFORMS[platform], {**good, "results": [{"amount": amount, "currency": "USD"}]})
+
+
+def test_an_amount_with_billions_of_decimal_places_is_refused_like_in_check(tmp_path):
+    """3E-3000000000 once took 3 GB to write out in plain digits; the history uses check's bounds."""
+    result = runner.invoke(app, ["history", "add", "--cause", "overuse", "--amount", "3E-3000000000",
+                                 "--history", str(tmp_path / "h.db")])
+    assert result.exit_code == 2
+    assert "more than 12 decimal places" in result.output
+    assert "Traceback" not in result.output

@@ -204,3 +204,20 @@ def test_bars_and_sparklines():
     assert bar(0, 10, 8) == "" and bar(10, 10, 8) == "█" * 8 and bar(1, 10, 8) == "▊"
     assert sparkline([0, 1, 2, 4, 8]) == " ▂▃▅█"
     assert len(sparkline(list(range(500)), width=60)) == 60
+
+
+def test_a_line_that_never_ends_stops_the_reading_instead_of_running_forever(monkeypatch):
+    """`evidence log /dev/zero` once read for ever; a line that runs past the skip bound stops it."""
+    import refundadvisor.evidence.logread as logread
+
+    monkeypatch.setattr(logread, "SKIP_LIMIT", 4 * 1024 * 1024)
+    broken = []
+
+    class Endless(io.RawIOBase):
+        def readinto(self, buffer):
+            buffer[:] = b"x" * len(buffer)
+            return len(buffer)
+
+    reader = read_log(Endless(), "endless", on_broken=broken.append)
+    assert reader.lines == 1
+    assert any("reading stopped there" in str(item) for item in broken)

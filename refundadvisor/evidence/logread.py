@@ -31,6 +31,7 @@ MIN_MINUTES = 3  # a runaway window lasts at least this many hot minutes
 TIME_FIELDS = ("ts", "timestamp", "time", "created_at", "created", "date")
 HASH_FIELDS = ("request_hash", "request_sha256", "request_id_hash", "prompt_hash")
 BLOCK = 1024 * 1024  # bytes read at a time
+SKIP_LIMIT = 256 * 1024 * 1024  # a line this long is not skipped to its end: reading stops there (/dev/zero)
 NANO = 1_000_000_000  # costs are summed in nano-USD: integer sums stay exact over millions of lines
 FIRST_SECONDS, LAST_SECONDS = FIRST_MOMENT.timestamp(), LAST_MOMENT.timestamp()  # the times a log line may have
 MAX_COST = 10**12  # USD for one request; more is a broken value (1e308, a JSON 1e400), not a charge
@@ -140,6 +141,7 @@ class LogReader:
         take, parse = self._take, self._parse
         pending = b""
         skipping = False  # inside a line over the limit: drop bytes up to its end
+        skipped = 0  # bytes of that line dropped so far
         while True:
             block = stream.read(BLOCK)
             if not block:
@@ -147,6 +149,11 @@ class LogReader:
             if skipping:
                 end = block.find(b"\n")
                 if end < 0:
+                    skipped += len(block)
+                    if skipped > SKIP_LIMIT:
+                        self._note(self.lines, f"runs past {SKIP_LIMIT // 1024 // 1024} MiB without a line end; "
+                                               "reading stopped there")
+                        break
                     continue
                 block, skipping = block[end + 1:], False
             lines = (pending + block).split(b"\n") if pending else block.split(b"\n")
@@ -164,7 +171,7 @@ class LogReader:
                 self.lines += 1
                 self._note(self.lines, too_long)
                 self.too_long += 1
-                pending, skipping = b"", True
+                pending, skipping, skipped = b"", True, 0
         if pending and not skipping:
             self.feed(pending)  # a last line without a newline
         return self
