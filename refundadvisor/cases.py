@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Optional
 
+from .facts import shown_value
 from .rules import read as safeyaml
 
 CASE_FILE_LIMIT = 1024 * 1024  # a few hundred cases at most; more is a mistake
@@ -178,7 +179,7 @@ def _case(item: Any, ypath: tuple, where, agreement, path: str, line: int) -> Ca
     )
     for key, pattern, meaning in checks:
         if not pattern.match(item[key]):
-            raise CaseFileError(f"{where(ypath + (key,))}: {key} {item[key]!r} is not {meaning}")
+            raise CaseFileError(f"{where(ypath + (key,))}: {key} {shown_value(item[key])} is not {meaning}")
     if "\n" in item["note"].strip():
         raise CaseFileError(f"{where(ypath + ('note',))}: the note must be one line")
     if item["outcome"] not in agreement:
@@ -189,16 +190,28 @@ def _case(item: Any, ypath: tuple, where, agreement, path: str, line: int) -> Ca
     try:
         now = _moment(item["now"])
     except ValueError:
-        raise CaseFileError(f"{where(ypath + ('now',))}: now {item['now']!r} is not a date and time "
-                            "(2026-04-25T10:00:00Z)") from None
+        from .facts import MOMENTS_SHOWN
+
+        raise CaseFileError(f"{where(ypath + ('now',))}: now {shown_value(item['now'])} is not a date and time "
+                            f"in the years {MOMENTS_SHOWN} (2026-04-25T10:00:00Z)") from None
     return Case(item["id"], item["source"], item["date"], item["platform"].strip().lower(),
                 {str(key): value for key, value in item["facts"].items()}, now, item["outcome"],
                 item["note"].strip(), path, line)
 
 
 def _moment(text: str) -> datetime:
+    """A case's moment in UTC; ValueError for text that is no date or a date outside the years
+    refundadvisor works with (year 1 at +14:00 would leave the calendar on the way to UTC)."""
+    from .facts import in_range
+
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    try:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(text) from None
+    if not in_range(moment):
+        raise ValueError(text)
+    return moment
 
 
 def run_case(case: Case, ruleset, agreement: dict[str, tuple[str, ...]]) -> CaseResult:
@@ -222,9 +235,15 @@ def run(files: Iterable[CaseFile], ruleset_for: Callable[[str], Any]) -> CaseRep
     is an error."""
     report = CaseReport()
     outcomes: dict[str, None] = {}
+    seen: dict[str, Case] = {}  # a case counted twice (a file named twice, an id reused) would inflate the figure
     for case_file in files:
         outcomes.update(dict.fromkeys(case_file.agreement))
         for case in case_file.cases:
+            if case.id in seen:
+                first = seen[case.id]
+                raise CaseFileError(f"{case.path}:{case.line}: case {case.id!r} is already in the run "
+                                    f"({first.path}:{first.line}); name each file once and give each case its own id")
+            seen[case.id] = case
             try:
                 ruleset = ruleset_for(case.platform)
             except CaseFileError as error:

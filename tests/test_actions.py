@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import datetime, timezone
 
 import pytest
@@ -220,3 +221,38 @@ def test_cause_completes_through_the_shell_protocol():
     script = os.path.join(os.path.dirname(sys.executable), "refundadvisor")
     result = subprocess.run([script], env=env, capture_output=True, text=True, timeout=30)
     assert result.stdout.split() == ["runaway-script", "refund-not-received"]
+
+
+@pytest.mark.parametrize("home", ["", "relative/home", "/no/such/folder/at/all", "QUOTE"])
+def test_completion_install_refuses_a_home_it_cannot_write_a_safe_start_up_line_for(tmp_path, home):
+    """Typer writes `source '<home>/...'` into ~/.bashrc as it is: a quote in HOME would break every
+    new shell or run what follows it, and a missing HOME once wrote /.bashrc."""
+    if home == "QUOTE":
+        home = str(tmp_path / "o'brien $(touch PWNED)")
+        os.makedirs(home)
+    rc = os.path.join(home or "/", ".bashrc")
+    before = os.path.exists(rc) and os.path.getmtime(rc)
+    result = runner.invoke(app, ["completion", "install", "bash"], env={"HOME": home})
+    assert result.exit_code == 2, result.output
+    assert "completion show SHELL > FILE" in result.output
+    assert (os.path.exists(rc) and os.path.getmtime(rc)) == before  # nothing written
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_completion_install_writes_the_start_up_line_for_a_plain_home(tmp_path):
+    result = runner.invoke(app, ["completion", "install", "bash"], env={"HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert f"source '{tmp_path}/.bash_completions/refundadvisor.sh'" in (tmp_path / ".bashrc").read_text()
+
+
+@pytest.mark.parametrize("variables", [{}, {"COMP_WORDS": "refundadvisor ch", "COMP_CWORD": "x"}])
+def test_a_completion_request_without_the_shells_variables_is_one_sentence(variables):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_REFUNDADVISOR_COMPLETE": "complete_bash", **variables}
+    env.pop("COMP_WORDS", None) if not variables else None
+    script = os.path.join(os.path.dirname(sys.executable), "refundadvisor")
+    result = subprocess.run([script], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "COMP_WORDS" in result.stderr

@@ -189,3 +189,26 @@ def test_a_case_whose_facts_cannot_be_assessed_is_listed_and_fails_the_run(tmp_p
     assert rows["a"]["band"] is None and rows["a"]["error"].startswith("amount")
     assert rows["a"]["agrees"] is False and rows["b"]["error"] is None
     assert result.stderr.startswith("refundadvisor: error: 1 case(s) could not be assessed, first a ")
+
+
+def test_a_case_counted_twice_is_refused_rather_than_inflating_the_figure(tmp_path):
+    one = str(CASES / "openai.yaml")
+    result = runner.invoke(app, ["rules", "cases", one, one])
+    assert result.exit_code == 1
+    assert "is already in the run" in result.output
+
+
+def test_a_case_moment_outside_the_calendar_is_one_sentence(tmp_path):
+    text = (CASES / "openai.yaml").read_text(encoding="utf-8")
+    first_now = text.index("now: ")
+    end = text.index("\n", first_now)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text[:first_now] + 'now: "0001-01-01T00:00:00+14:00"' + text[end:], encoding="utf-8")
+    result = runner.invoke(app, ["rules", "cases", str(bad)])
+    assert result.exit_code == 1
+    assert "in the years 1900 to 8999" in result.output and "Traceback" not in result.output
+
+
+def test_min_agreement_nan_is_refused_not_a_gate_that_never_fails():
+    result = runner.invoke(app, ["rules", "cases", "--min-agreement", "nan"])
+    assert result.exit_code == 2 and "not a share" in result.output

@@ -64,7 +64,7 @@ def test_a_bad_user_rule_file_gives_every_check_one_sentence(isolated_home):
     (config / "rules.yaml").write_text(BASE.replace("value: 10", "value: 0x_"))
     result = runner.invoke(app, CHECK)
     text = _one_sentence(result)
-    assert result.exit_code == 1 and "rules.yaml:12:" in text and "not a whole number" in text
+    assert result.exit_code == 1 and "rules.yaml:12:" in text and "YAML 1.1 number form" in text
 
 
 @pytest.mark.parametrize("change, code", [
@@ -305,3 +305,11 @@ def test_any_typed_answer_to_any_question_is_taken_or_asked_again(ruleset, data)
     answers = iter([*typed, FALLBACK[spec.type] or spec.choices[0].id])
     interview = Interview(ruleset, NOW, read=lambda prompt: next(answers))
     interview.ask(spec, {"amount": parse_value(ruleset.facts["amount"], "100", NOW)})  # never raises but to go back
+
+
+@pytest.mark.parametrize("written", ["0x50", "0b101", "1_000", "-0x1", "+1_0.5"])
+def test_yaml_1_1_number_forms_are_refused_not_read_as_another_value(written):
+    """PyYAML reads 0x50 as 80, 0b101 as 5 and 1_000 as 1000: an amount a user did not mean."""
+    with pytest.raises(read.YamlProblem) as problem:
+        read.parse(ANSWERS.format(value=written), "answers.yaml")
+    assert "yaml11-number" in problem.value.format()

@@ -358,3 +358,12 @@ def main() -> None:
     except StdinClosed:  # read outside a command's error handling
         sys.stderr.write(f"refundadvisor: error: {STDIN_CLOSED}\n")
         sys.exit(EXIT_USAGE)
+    except (KeyError, ValueError):
+        # A completion request (the shell sets _REFUNDADVISOR_COMPLETE, COMP_WORDS and COMP_CWORD)
+        # made by hand without the shell's variables: Typer reads them unchecked. Anything else is
+        # a bug and keeps its traceback.
+        if not any(name.endswith("_COMPLETE") and name.startswith("_REFUNDADVISOR") for name in os.environ):
+            raise
+        sys.stderr.write("refundadvisor: error: a completion request needs the variables your shell sets "
+                         "(COMP_WORDS, COMP_CWORD); use 'refundadvisor completion install'\n")
+        sys.exit(EXIT_USAGE)

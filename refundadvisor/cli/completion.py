@@ -7,6 +7,7 @@ command runs, so start-up does not change.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -51,6 +52,21 @@ def show(shell: ShellArg = None) -> None:
         sys.stdout.write(get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=_shell(shell)) + "\n")
 
 
+def _home() -> str:
+    """The home folder the installer writes to, refused unless it is a real, plainly named folder:
+    Typer's installer writes ``source '<home>/...'`` into the shell's start-up file as it is, so a
+    quote or a line break in the path would break every new shell (or run what follows it)."""
+    home = os.environ.get("HOME", "")
+    if not home or not os.path.isabs(home) or not os.path.isdir(home):
+        raise CliError(f"completion install: HOME ({home[:60]!r}) is not an existing folder given as an absolute path; "
+                       f"set HOME, or add the script yourself: '{PROG} completion show SHELL > FILE', then source FILE")
+    if any(character in home for character in "'\"\\$`\n\r") or not home.isprintable():
+        raise CliError(f"completion install: your home folder's path holds a quote, '$', '`' or a control character, "
+                       f"which the shell start-up line cannot hold safely; add the script yourself: "
+                       f"'{PROG} completion show SHELL > FILE', then source FILE")
+    return home
+
+
 @completion_app.command("install")
 def install(shell: ShellArg = None) -> None:
     """Install completion for your shell (in its start-up files); takes effect in a new shell."""
@@ -60,6 +76,7 @@ def install(shell: ShellArg = None) -> None:
 
         completion_init()
         name = _shell(shell)
+        _home()
         try:
             installed, path = install_script(shell=name, prog_name=PROG, complete_var=COMPLETE_VAR)
         except OSError as error:

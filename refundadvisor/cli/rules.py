@@ -168,6 +168,8 @@ def rules_cases(
     from ..rules.cache import load
 
     with user_errors():
+        if min_agreement is not None and min_agreement != min_agreement:  # NaN passes Click's range check
+            raise CliError("--min-agreement: 'nan' is not a share; give a number from 0 to 100")
         loaded: dict = {}
 
         def ruleset_for(name: str):

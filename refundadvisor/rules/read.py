@@ -31,6 +31,7 @@ _BOOL_WORDS = {"true", "false", "True", "False", "TRUE", "FALSE"}
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
 # Control characters a terminal acts on (ESC starts colour, cursor and OSC 8 link sequences, BEL
 # rings, C1 controls do the same on some terminals); YAML lets a quoted "\e" or "\x07" write them.
+_YAML11_FORM = re.compile(r"[-+]?(?:0[xXbB]|[0-9.]*_)")  # 0x50 is 80, 0b101 is 5, 1_000 is 1000 in YAML 1.1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _constructor = yaml.constructor.SafeConstructor()
 
@@ -257,6 +258,10 @@ class _Builder:
                                                    "a rule or an answer needs; shorten it, or quote it if it is text")
         if _LEADING_ZERO.match(text):
             raise self.problem(node, "yaml11-octal", f"{shown!r} has a leading zero (YAML 1.1 reads it as octal); remove the zero or quote it")
+        if _YAML11_FORM.match(text):
+            raise self.problem(node, "yaml11-number", f"{shown!r} is a YAML 1.1 number form (hexadecimal, binary or "
+                                                      "with '_' between digits) that reads as another value; write "
+                                                      "the plain number, or quote it if it is text")
         if ":" in text:
             raise self.problem(node, "yaml11-sexagesimal", f"{shown!r} reads as a base-60 number in YAML 1.1 "
                                                            "(1:20 is 80); quote it, or write the number")
