@@ -138,6 +138,7 @@ class Plan(NamedTuple):
     deltas: tuple[int, ...]  # each rule's score change
     shaping: frozenset  # positions of rules with effects beyond a score change
     conclusions: dict  # (shaping rules fired, summed score changes) -> Conclusion
+    gate: tuple  # (fact, {value: ((position, check), ...)}, rules that fit any value): see _gate
 
 
 _MAX_CONCLUSIONS = 8192  # keeps a long batch's memory flat
@@ -161,7 +162,46 @@ def _make_plan(ruleset: RuleSet) -> Plan:
                       if rule.cap is not None or rule.floor is not None or rule.outcome or rule.checklist
                       or rule.warnings or rule.next_steps),
             {},
+            _gate(ruleset.rules, tuple(compile_condition(rule.when) for rule in ruleset.rules)),
         )
+
+
+def _required_values(condition) -> dict:
+    """The values a fact must have for the condition to hold: {fact: frozenset} from its eq/in
+    tests, directly or inside an `all` (other conditions require nothing this way)."""
+    from .conditions import All, Test
+
+    if isinstance(condition, Test) and condition.op in ("eq", "in"):
+        try:
+            return {condition.fact: frozenset([condition.value] if condition.op == "eq" else condition.value)}
+        except TypeError:  # an unhashable value: no shortcut
+            return {}
+    if isinstance(condition, All):
+        required: dict = {}
+        for item in condition.items:
+            for fact, allowed in _required_values(item).items():
+                required[fact] = required[fact] & allowed if fact in required else allowed
+        return required
+    return {}
+
+
+def _gate(rules: tuple, checks: tuple) -> tuple:
+    """Most rules hold only for some values of one fact (in the bundled files, the cause): for the
+    fact that gates the most rules, the rules worth evaluating for each of its values, in file
+    order. A rule that cannot hold for a row's value is never evaluated; what fires is the same."""
+    required = [_required_values(rule.when) for rule in rules]
+    counts: dict = {}
+    for needs in required:
+        for fact in needs:
+            counts[fact] = counts.get(fact, 0) + 1
+    if not counts:
+        return (None, {}, tuple(enumerate(checks)))
+    fact = max(counts, key=lambda name: (counts[name], name))
+    values = frozenset().union(*(needs[fact] for needs in required if fact in needs))
+    ungated = tuple((index, check) for index, (needs, check) in enumerate(zip(required, checks)) if fact not in needs)
+    by_value = {value: tuple((index, check) for index, (needs, check) in enumerate(zip(required, checks))
+                             if fact not in needs or value in needs[fact]) for value in values}
+    return (fact, by_value, ungated)
 
 
 def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (), trace: bool = True) -> Assessment:
@@ -283,7 +323,13 @@ def _conditions(ruleset: RuleSet, name: str, items: tuple) -> tuple:
 
 def evaluate(values, ruleset: RuleSet) -> tuple[int, ...]:
     """The positions of the rules whose conditions hold for these fact values, in file order."""
-    return tuple([index for index, check in enumerate(plan_for(ruleset).checks) if check(values) is True])
+    plan = plan_for(ruleset)
+    fact, by_value, ungated = plan.gate
+    try:
+        candidates = by_value.get(values.get(fact), ungated) if fact else ungated
+    except TypeError:  # a list where the gate expects one value: evaluate every rule
+        candidates = tuple(enumerate(plan.checks))
+    return tuple([index for index, check in candidates if check(values) is True])
 
 
 def _rule_result(rule: Rule, result: Optional[bool], values) -> RuleResult:

@@ -245,7 +245,10 @@ from refundadvisor.conditions import compile_condition as evaluator, holds  # no
 FACT_VALUES = st.fixed_dictionaries({}, optional={
     "charge_type": st.sampled_from(["topup", "usage", "subscription"]),
     "cause": st.sampled_from(["unused-credits", "duplicate-charge", "credits-missing", "unauthorized",
-                              "platform-error", "runaway-script", "overuse", "dissatisfied"]),
+                              "platform-error", "runaway-script", "overuse", "dissatisfied", "credits-expired",
+                              "auto-topup-misfire", "wrong-balance", "blocked-after-payment", "terms-changed",
+                              "wrong-purchase", "spend-limit-overrun", "promo-credits-removed",
+                              "refund-not-received", "unwanted-renewal", "not-a-cause"]),
     "payment_method": st.sampled_from(["card", "crypto", "other"]),
     "amount": st.decimals(min_value=0, max_value=10_000, places=2),
     "unused": st.decimals(min_value=0, max_value=10_000, places=2),
@@ -269,6 +272,19 @@ def test_compiled_conditions_agree_with_the_reference(ruleset, values):
     for spec in ruleset.facts.values():
         if spec.ask_when is not None:
             assert evaluator(spec.ask_when)(values) == holds(spec.ask_when, values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=FACT_VALUES)
+def test_the_gated_evaluation_fires_exactly_the_rules_a_full_one_does(values):
+    """Batches evaluate only the rules that can hold for a row's value of the gating fact."""
+    from refundadvisor.paths import bundled_platforms
+    from refundadvisor.rules import load
+
+    for path in bundled_platforms().values():
+        rules, _ = load(str(path))
+        full = tuple(index for index, check in enumerate(engine.plan_for(rules).checks) if check(values) is True)
+        assert engine.evaluate(values, rules) == full
 
 
 @settings(max_examples=200, deadline=None)
