@@ -138,7 +138,7 @@ class Plan(NamedTuple):
     deltas: tuple[int, ...]  # each rule's score change
     shaping: frozenset  # positions of rules with effects beyond a score change
     conclusions: dict  # (shaping rules fired, summed score changes) -> Conclusion
-    gate: tuple  # (fact, {value: ((position, check), ...)}, rules that fit any value): see _gate
+    gate: list  # [evaluations so far, the gate once built (see _gate)]: a batch builds it, a check never
 
 
 _MAX_CONCLUSIONS = 8192  # keeps a long batch's memory flat
@@ -152,9 +152,10 @@ def plan_for(ruleset: RuleSet) -> Plan:
 
 
 def _make_plan(ruleset: RuleSet) -> Plan:
+    checks = tuple(compile_condition(rule.when) for rule in ruleset.rules)
     return Plan(
             ruleset.rules,
-            tuple(compile_condition(rule.when) for rule in ruleset.rules),
+            checks,
             tuple(Reason(rule.id, rule.why, rule.sources, rule.score, rule.cap, rule.floor, rule.outcome, rule.effect)
                   for rule in ruleset.rules),
             tuple(rule.score for rule in ruleset.rules),
@@ -162,8 +163,11 @@ def _make_plan(ruleset: RuleSet) -> Plan:
                       if rule.cap is not None or rule.floor is not None or rule.outcome or rule.checklist
                       or rule.warnings or rule.next_steps),
             {},
-            _gate(ruleset.rules, tuple(compile_condition(rule.when) for rule in ruleset.rules)),
+            [0, None],
         )
+
+
+_GATE_AFTER = 64  # evaluations of one rule set before the gate pays for its building
 
 
 def _required_values(condition) -> dict:
@@ -324,7 +328,13 @@ def _conditions(ruleset: RuleSet, name: str, items: tuple) -> tuple:
 def evaluate(values, ruleset: RuleSet) -> tuple[int, ...]:
     """The positions of the rules whose conditions hold for these fact values, in file order."""
     plan = plan_for(ruleset)
-    fact, by_value, ungated = plan.gate
+    state = plan.gate
+    if state[1] is None:
+        state[0] += 1
+        if state[0] < _GATE_AFTER:
+            return tuple([index for index, check in enumerate(plan.checks) if check(values) is True])
+        state[1] = _gate(plan.rules, plan.checks)
+    fact, by_value, ungated = state[1]
     try:
         candidates = by_value.get(values.get(fact), ungated) if fact else ungated
     except TypeError:  # a list where the gate expects one value: evaluate every rule
