@@ -133,19 +133,12 @@ def _money(value: Any, name: str) -> Optional[Decimal]:
 def _time(value: Any, name: str) -> Optional[str]:
     if value is None or value == "":
         return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise BadEntry(name, f"{_shown(value)} is not an ISO 8601 date or date-time") from None
-    from .facts import MOMENTS_SHOWN, in_range
+    from .facts import FactError, parse_moment  # the one reading of a date everywhere
 
-    try:  # near year 1 or 9999 the conversion to UTC itself leaves the calendar
-        moment = (moment if moment.tzinfo else moment.astimezone()).astimezone(timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        moment = None
-    if moment is None or not in_range(moment):
-        raise BadEntry(name, f"{_shown(value)} is outside the years refundadvisor works with ({MOMENTS_SHOWN})")
-    return utc_text(moment)
+    try:
+        return utc_text(parse_moment(str(value), name))
+    except FactError as error:
+        raise BadEntry(name, str(error)) from None
 
 
 def clean_text(value: Any) -> Any:

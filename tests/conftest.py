@@ -48,3 +48,22 @@ def ruleset():
     """The bundled default platform's rule set (OpenRouter)."""
     loaded, _warnings = rules_module.load(str(platform_path(default_platform())))
     return loaded
+
+
+# The fake platform API of the evidence tests (tests/evidence_server.py): one server per test
+# module, its recorded requests and replies reset for each test.
+@pytest.fixture(scope="module")
+def api():
+    import evidence_server
+
+    server, thread = evidence_server.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def server(api):
+    api.reset()
+    return api

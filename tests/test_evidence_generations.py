@@ -23,21 +23,6 @@ FAST = Policy(timeout=2.0, attempts=3, not_found_attempts=3, backoff=0.02, max_b
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def api():
-    server, thread = evidence_server.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def server(api):
-    api.reset()
-    return api
-
-
 def lookup(server, *ids, policy=FAST, concurrency=4, key=KEY):
     return look_up(list(ids), key, server.base_url, concurrency, policy)
 

@@ -11,28 +11,12 @@ from typer.testing import CliRunner
 from refundadvisor.cli import app
 from refundadvisor.evidence.facts import evidence_facts
 
-import evidence_server
 from evidence_server import ADMIN_KEY
 
 runner = CliRunner()
 START = 1764547200  # 2025-12-01T00:00:00Z
 HOURS = 48
 SPIKE_HOUR = 30  # 2025-12-02T06:00Z
-
-
-@pytest.fixture(scope="module")
-def api():
-    server, thread = evidence_server.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def server(api):
-    api.reset()
-    return api
 
 
 def rfc3339(seconds: int) -> str:
