@@ -248,7 +248,7 @@ FACT_VALUES = st.fixed_dictionaries({}, optional={
                               "platform-error", "runaway-script", "overuse", "dissatisfied", "credits-expired",
                               "auto-topup-misfire", "wrong-balance", "blocked-after-payment", "terms-changed",
                               "wrong-purchase", "spend-limit-overrun", "promo-credits-removed",
-                              "refund-not-received", "unwanted-renewal", "not-a-cause"]),
+                              "refund-not-received", "unwanted-renewal", "plan-changed", "not-a-cause"]),
     "payment_method": st.sampled_from(["card", "crypto", "other"]),
     "amount": st.decimals(min_value=0, max_value=10_000, places=2),
     "unused": st.decimals(min_value=0, max_value=10_000, places=2),

@@ -174,6 +174,7 @@ NEW_SITUATIONS = {  # cause -> facts; every platform must give a verdict with it
     "promo-credits-removed": ["--charge-type", "topup", "--amount", "10", "--ago", "5d"],
     "refund-not-received": ["--charge-type", "topup", "--amount", "40", "--ago", "20d"],
     "unwanted-renewal": ["--charge-type", "subscription", "--amount", "20", "--ago", "2d"],
+    "plan-changed": ["--charge-type", "subscription", "--amount", "200", "--ago", "5h"],
 }
 
 
