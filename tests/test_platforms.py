@@ -35,7 +35,7 @@ EXPECTED = {  # (band, outcome) per platform, in PLATFORMS order: OpenRouter, An
     "failed requests billed, 6 h ago": [("very-likely", "full-refund"), ("likely", "partial-credit"),
                                         ("very-likely", "full-refund")],
     "runaway script, 5 h ago": [("very-unlikely", "decline-likely")] * 3,
-    "leaked key, 20 h ago": [("uncertain", "partial-credit"), ("uncertain", "partial-credit"),
+    "leaked key, 20 h ago": [("uncertain", "partial-credit"), ("unlikely", "partial-credit"),
                              ("likely", "full-refund")],
 }
 
