@@ -67,7 +67,7 @@ def test_each_file_names_its_platform_cites_primary_sources_and_has_a_date(name)
 
     ruleset, _ = load(str(bundled_platforms()[name]))
     assert ruleset.platform == name
-    assert ruleset.policy.verified_on == "2026-11-30"
+    assert ruleset.policy.verified_on == {"anthropic": "2026-12-02"}.get(name, "2026-11-30")  # when each was checked
     primary = {source.id for source in ruleset.policy.sources.values() if source.sureness == "primary"}
     assert primary, name
     for rule in ruleset.rules:  # a rule that states policy cites a primary source
@@ -109,7 +109,7 @@ def test_one_fact_vocabulary_a_fact_a_platform_does_not_use_is_reported_not_refu
         # Anthropic publishes nothing that depends on them
         assert ("unused" in document["facts_unused"]) == (platform == "anthropic"), platform
     human = runner.invoke(app, [*args, "--platform", "anthropic", "--full"]).stdout
-    assert "Not used by Anthropic API's rules: unused" in " ".join(human.split())
+    assert "Not used by Anthropic's rules: unused" in " ".join(human.split())
     crypto = runner.invoke(app, ["check", "--platform", "anthropic", *SITUATIONS["runaway script, 5 h ago"],
                                  "--payment-method", "crypto"])
     assert crypto.exit_code == 2 and "choose one of: card, other" in crypto.stderr
@@ -117,7 +117,7 @@ def test_one_fact_vocabulary_a_fact_a_platform_does_not_use_is_reported_not_refu
 
 def test_rules_list_shows_platforms_with_dates_and_sources():
     text = runner.invoke(app, ["rules", "list"]).stdout
-    assert "openrouter (default): OpenRouter" in text and "openai: OpenAI API" in text and "anthropic: Anthropic API" in text
+    assert "openrouter (default): OpenRouter" in text and "openai: OpenAI API" in text and "anthropic: Anthropic" in text
     assert "https://help.openai.com/en/articles/8264778" in text
     document = json.loads(runner.invoke(app, ["rules", "list", "--format", "json"]).stdout)
     assert [item["name"] for item in document["platforms"]] == PLATFORMS
@@ -127,7 +127,7 @@ def test_rules_list_shows_platforms_with_dates_and_sources():
 def test_drafts_and_batches_take_the_platform():
     draft = runner.invoke(app, ["draft", "--now", NOW_TEXT, "--platform", "anthropic",
                                 *SITUATIONS["failed requests billed, 6 h ago"]]).stdout
-    assert draft.splitlines()[0].startswith("Subject: Billing question") and "Hello Anthropic API support," in draft
+    assert draft.splitlines()[0].startswith("Subject: Billing question") and "Hello Anthropic support," in draft
     rows = json.dumps({"charge_type": "topup", "amount": 50, "ago": "3h", "cause": "unused-credits"}) + "\n"
     out = runner.invoke(app, ["batch", "-", "--platform", "openai", "--now", NOW_TEXT], input=rows).stdout
     assert json.loads(out)["outcome"]["id"] == "decline-likely"
