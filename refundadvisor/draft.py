@@ -92,12 +92,16 @@ def _table(attachment: dict) -> str:
 
 def _about_this_charge(assessment: Assessment, line: str) -> bool:
     """Whether a template line fits the charge: a line naming a fact that does not apply to it (its
-    ask_when is false, e.g. a payment method for usage) is left out rather than claimed."""
+    ask_when is false, e.g. a payment method for usage) is left out rather than claimed, and so is
+    a line that states a single fact the user never gave (a default is not something to assert)."""
     from .facts import is_relevant
 
     facts = assessment.ruleset.facts
     values = assessment.facts.values
-    return all(is_relevant(facts[name], values) for name in _PLACEHOLDER.findall(line) if name in facts)
+    named = [name for name in _PLACEHOLDER.findall(line) if name in facts]
+    if len(named) == 1 and assessment.facts.origin.get(named[0]) == "default":
+        return False
+    return all(is_relevant(facts[name], values) for name in named)
 
 
 def _show(assessment: Assessment, name: str) -> str:

@@ -3,7 +3,8 @@
 Pure and deterministic: no I/O, no clock, no CLI or rendering. Rules are applied in file
 order. The lowest cap and the highest floor apply, a cap wins over a floor, and when fired
 rules name different outcomes the least favourable one wins; each is credited to the first
-rule (in file order) that set it.
+rule (in file order) that set it. A rule that settles the verdict (support already promised the
+refund) sets aside the other rules' caps and outcomes: only settling rules' limits apply.
 """
 
 
@@ -365,14 +366,16 @@ def conclude(ruleset: RuleSet, fired_positions: tuple[int, ...]) -> Conclusion:
 
 def _conclude(ruleset: RuleSet, shaping: list[Rule], raw: int) -> Conclusion:
     score = min(max(ruleset.score_start + raw, ruleset.score_min), ruleset.score_max)
-    cap = _limit(shaping, "cap", min)
-    floor = _limit(shaping, "floor", max)
+    settling = [rule for rule in shaping if rule.settles]
+    limiting = settling or shaping  # a settled matter is not capped by policy written for an open one
+    cap = _limit(limiting, "cap", min)
+    floor = _limit(limiting, "floor", max)
     if floor is not None and score < floor.value:
         score = floor.value
     if cap is not None and score > cap.value:
         score = cap.value
     band = next(band for band in ruleset.bands if band.low <= score <= band.high)
-    outcome, outcome_rule = _outcome(ruleset, shaping, band)
+    outcome, outcome_rule = _outcome(ruleset, limiting, band)
     item_ids = list(dict.fromkeys(list(ruleset.always_checklist) + [item for rule in shaping for item in rule.checklist]))
     return Conclusion(
         score=score, band=band, outcome=outcome, outcome_rule=outcome_rule, cap=cap, floor=floor,

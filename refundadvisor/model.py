@@ -128,9 +128,11 @@ class Rule(NamedTuple):
     effect: str = ""  # describe_effect() of the above, computed once
     draft_lines: tuple[str, ...] = ()  # sentences the support-request draft adds (fact placeholders filled later)
     draft_notes: tuple[str, ...] = ()  # advice shown above the draft, e.g. that a ticket is the wrong path
+    settles: bool = False  # when it fires, only settling rules' caps and outcomes apply (support already said yes)
 
 
-def describe_effect(score: int, cap: Optional[int], floor: Optional[int], outcome: Optional[str]) -> str:
+def describe_effect(score: int, cap: Optional[int], floor: Optional[int], outcome: Optional[str],
+                    settles: bool = False) -> str:
     """A rule's effect in a few words, e.g. '+25, cap 70, outcome full-refund'."""
     parts = []
     if score:
@@ -141,6 +143,8 @@ def describe_effect(score: int, cap: Optional[int], floor: Optional[int], outcom
         parts.append(f"floor {floor}")
     if outcome:
         parts.append(f"outcome {outcome}")
+    if settles:
+        parts.append("settles")
     return ", ".join(parts) or "no score change"
 
 

@@ -337,8 +337,9 @@ def compact_lines(assessment: Assessment, screen, history: Optional[dict] = None
         "", "  ")]
     head += block("(a heuristic score, not a probability; support decides)", text_style="dim")
     head += block(assessment.outcome.text, "Expected outcome:")
-    main = next((reason for reason in assessment.reasons if reason.rule == (assessment.cap.rule if assessment.cap and
-                 assessment.score == assessment.cap.value else None)), None) or (
+    limit = next((limit for limit in (assessment.cap, assessment.floor)
+                  if limit is not None and assessment.score == limit.value), None)  # the limit that decided it
+    main = next((reason for reason in assessment.reasons if limit is not None and reason.rule == limit.rule), None) or (
         max(assessment.reasons, key=lambda reason: abs(reason.score)) if assessment.reasons else None)
     reason = block(main.why, "Mainly because:") if main is not None else []
     estimate = _estimate_words(assessment.estimate)

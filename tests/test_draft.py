@@ -98,7 +98,9 @@ def test_the_draft_states_only_what_the_user_gave_and_asks_for_the_remedy_that_f
     assert "Payment method" not in usage  # usage is not a payment
     assert "listed below" not in usage
     topup = draft(*CASES["unused-credits"], "--cause", "unused-credits").stdout
-    assert "Payment method: Card." in topup
+    assert "Payment method" not in topup  # assumed, not given: not asserted to support
+    paid = draft(*CASES["unused-credits"], "--cause", "unused-credits", "--payment-method", "card").stdout
+    assert "Payment method: Card." in paid
     missing = draft(*CASES["credits-missing"], "--cause", "credits-missing").stdout
     assert "waiting" not in missing and "30 minutes" not in missing  # they did not say they waited
     assert "both" not in missing.lower()  # one payment: no "both receipts"

@@ -47,6 +47,7 @@ BROKEN = {
     "operator-fact-type-mismatch": (41, "operator-type"),
     "python-tag": (4, "tag"),
     "reserved-fact": (14, "reserved-fact"),
+    "settles-without-floor": (42, "settles-without-floor"),
     "syntax-bad-mapping": (4, "syntax"),
     "syntax-tab-indent": (7, "syntax"),
     "syntax-unclosed-bracket": (38, "syntax"),

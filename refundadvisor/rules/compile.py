@@ -53,7 +53,7 @@ TOP_KEYS = (
     "outcomes", "scoring", "bands", "always_checklist", "always_next_steps", "deadlines",
     "refund_estimates", "draft", "history", "examples", "rules", "tests", "contact",
 )
-RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "outcome", "checklist",
+RULE_KEYS = ("id", "why", "source", "when", "score", "cap", "floor", "settles", "outcome", "checklist",
              "warnings", "next_steps", "draft_lines", "draft_notes", "examples")
 # Placeholders the support-request draft fills when it is written, besides the facts.
 DRAFT_NAMES = ("title", "currency", "since")
@@ -585,6 +585,12 @@ class _Compiler:
             for key, number in (("cap", cap), ("floor", floor)):
                 if number is not None and not low <= number <= high:
                     self.error(where + (key,), "range", f"{key} {number} is outside the score range {low}..{high}")
+            settles = entry.get("settles", False)
+            if not isinstance(settles, bool):
+                self.error(where + ("settles",), "type", "settles is true or false")
+            elif settles and floor is None:
+                self.error(where + ("settles",), "settles-without-floor",
+                           "a rule that settles the verdict needs a 'floor' (the score it guarantees)")
             outcome = entry.get("outcome")
             if outcome is not None and not is_among(outcome, outcomes):
                 self.error(where + ("outcome",), "unknown-outcome", f"no outcome {quoted(outcome)} ({listed(outcomes)}){self.did_you_mean(outcome, outcomes)}")
@@ -600,9 +606,10 @@ class _Compiler:
                 warnings=self.text_list(entry.get("warnings", []), where + ("warnings",)),
                 next_steps=self.text_list(entry.get("next_steps", []), where + ("next_steps",)),
                 line=self.doc.mark(where).line,
-                effect=describe_effect(score or 0, cap, floor, outcome),
+                effect=describe_effect(score or 0, cap, floor, outcome, settles is True),
                 draft_lines=self.text_list(entry.get("draft_lines", []), where + ("draft_lines",), self.draft_names()),
                 draft_notes=self.text_list(entry.get("draft_notes", []), where + ("draft_notes",)),
+                settles=settles is True,
             ))
         return tuple(rules)
 
