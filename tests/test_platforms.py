@@ -239,3 +239,25 @@ def test_a_date_only_purchase_from_yesterday_may_still_be_open_never_closed():
     assert window["may_be_open_until"] is not None
     later = json.loads(runner.invoke(app, [*args[:-1], "2026-12-02T12:00:00Z", "--json"]).stdout)
     assert next(d for d in later["deadlines"] if d["id"] == "self-serve-refund")["may_be_open_until"] is None
+
+
+def test_a_refund_support_promised_stays_likely_whatever_the_other_rules_say():
+    """Caps written for an open request (no refunds for used credits, a second plan refund, abuse
+    patterns) must not turn a refund support already promised into a refusal, on any platform."""
+    from refundadvisor.rules import load
+
+    for platform in PLATFORMS:
+        ruleset, _ = load(str(bundled_platforms()[platform]))
+        causes = [choice.id for choice in ruleset.facts["cause"].choices if choice.id != "refund-not-received"]
+        rows = [{"id": f"{cause}/{charge_type}/{history}", "charge_type": charge_type, "amount": 200, "ago": "3d",
+                 "cause": cause, "support_reply": "promised-refund",
+                 **({"prior_refunds": 4, "similar_prior": 2, "warned": True} if history else {})}
+                for cause in causes for charge_type in ("topup", "usage", "subscription") for history in (0, 1)]
+        result = runner.invoke(app, ["batch", "-", "--platform", platform, "--format", "jsonl", "--no-history",
+                                     "--now", NOW_TEXT], input="\n".join(json.dumps(row) for row in rows) + "\n")
+        assert result.exit_code == 0, result.stderr
+        verdicts = [json.loads(line) for line in result.stdout.splitlines()]
+        assert len(verdicts) == len(rows)
+        low = [(row["id"], row["likelihood"]["score"]) for row in verdicts if row["likelihood"]["score"] < 70]
+        assert not low, (platform, low)
+        assert all(row["outcome"]["id"] != "decline-likely" for row in verdicts), platform
