@@ -107,11 +107,6 @@ def excerpt(text: str, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
-def plural(count: int, word: str) -> str:
-    """'1 row', '2 rows'."""
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 class Lines:
     """The numbered lines of a byte stream, decoded one at a time, in bounded memory.
 

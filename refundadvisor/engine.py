@@ -238,7 +238,8 @@ def assess(facts: Facts, ruleset: RuleSet, extra_warnings: tuple[str, ...] = (),
         cap=conclusion.cap, floor=conclusion.floor, reasons=tuple([reasons[index] for index in fired]), checklist=checklist,
         next_steps=conclusion.next_steps, warnings=warnings,
         steps=_steps(ruleset, fired, conclusion) if trace else (), trace=results, facts=facts, ruleset=ruleset,
-        deadlines=deadlines(facts, ruleset), estimate=estimate(facts, ruleset),
+        deadlines=deadlines(facts, ruleset),
+        estimate=estimate(facts, ruleset, settled=any(ruleset.rules[index].settles for index in fired)),
         unused_facts=tuple(name for name, origin in facts.origin.items()
                            if origin in ("given", "asked") and name not in facts_read(ruleset)),
     )
@@ -288,11 +289,15 @@ def deadlines(facts: Facts, ruleset: RuleSet) -> tuple[DeadlineResult, ...]:
 CENT = Decimal("0.01")
 
 
-def estimate(facts: Facts, ruleset: RuleSet) -> Optional[EstimateResult]:
-    """The first refund estimate whose condition holds: what would come back, if anything."""
+def estimate(facts: Facts, ruleset: RuleSet, settled: bool = False) -> Optional[EstimateResult]:
+    """The first refund estimate whose condition holds: what would come back, if anything. For a
+    verdict a settling rule decided (support promised the refund) the estimates marked ``settled``
+    come first, wherever their file put them; otherwise they do not apply."""
     values = facts.values
-    checks = _conditions(ruleset, "estimates", ruleset.estimates)
-    for rule, check in zip(ruleset.estimates, checks):
+    pairs = list(zip(ruleset.estimates, _conditions(ruleset, "estimates", ruleset.estimates)))
+    first = [pair for pair in pairs if pair[0].settled] if settled else []
+    pairs = first + [pair for pair in pairs if not pair[0].settled]
+    for rule, check in pairs:
         if check is not None and check(values) is not True:
             continue
         amount = None

@@ -192,6 +192,7 @@ class Estimate(NamedTuple):
     fee_percent: Optional[float] = None  # a purchase fee included in the charge and not returned
     fee_minimum: Optional[float] = None
     when: Optional[Condition] = None
+    settled: bool = False  # only for a verdict a settling rule decided, and then before the others
 
 
 class DraftTemplate(NamedTuple):

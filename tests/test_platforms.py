@@ -261,3 +261,9 @@ def test_a_refund_support_promised_stays_likely_whatever_the_other_rules_say():
         low = [(row["id"], row["likelihood"]["score"]) for row in verdicts if row["likelihood"]["score"] < 70]
         assert not low, (platform, low)
         assert all(row["outcome"]["id"] != "decline-likely" for row in verdicts), platform
+        # what comes back is the promise, wherever the platform's own estimates stand in the file
+        args = ["check", "--platform", platform, "--charge-type", "usage", "--amount", "50", "--ago", "3d",
+                "--cause", "runaway-script", "--no-history", "--now", NOW_TEXT, "--json"]
+        promised = json.loads(runner.invoke(app, [*args, "--support-reply", "promised-refund"]).stdout)
+        assert promised["refund_estimate"]["id"] == "promised-by-support", platform
+        assert json.loads(runner.invoke(app, args).stdout)["refund_estimate"]["id"] != "promised-by-support", platform

@@ -111,7 +111,8 @@ def _size_of(raw) -> Optional[int]:
 
 def _run_batch(ruleset, path: str, input_format: str, output_format: str, threshold, moment, quiet: bool,
                jobs: int, history=None) -> dict:
-    from ..batch import Stop, WorkerLost, plural
+    from ..batch import Stop, WorkerLost
+    from ..words import plural
 
     counts = {"rows": 0, "failed": 0, "below": 0}
     failed_lines: list[int] = []
@@ -266,7 +267,7 @@ def _size(count: int) -> str:
 
 
 def _batch_summary(ruleset, counts: dict, failed_lines: list[int], bands: dict[str, int]) -> None:
-    from ..batch import plural
+    from ..words import plural
 
     by_band = ", ".join(f"{band.id} {bands[band.id]}" for band in ruleset.bands if band.id in bands) or "none"
     text = f"refundadvisor batch: {plural(counts['rows'], 'row')}, {counts['rows'] - counts['failed']} assessed ({by_band})"

@@ -32,7 +32,7 @@ from ..paths import cache_dir, data_dir, is_regular_file
 NO_CACHE_ENV = "REFUNDADVISOR_NO_CACHE"
 MAX_BYTES = 2 * 1024 * 1024  # the same limit as read.MAX_BYTES
 ENTRY_LIMIT = 16 * 1024 * 1024
-CODEC = 4  # bump when the encoding below changes, or what validation accepts (4: a rule's settles)
+CODEC = 4  # bump when the encoding below changes, or what validation accepts (4: a rule's settles, an estimate's settled)
 
 # The only types an entry can rebuild.
 _TYPES = {cls.__name__: cls for cls in (

@@ -668,7 +668,7 @@ class _Compiler:
         result, seen = [], set()
         for index, entry in enumerate(self.listing(value, ypath)):
             where = ypath + (index,)
-            entry = self.mapping(entry, where, ("id", "when", "returns", "up_to", "fee", "note"))
+            entry = self.mapping(entry, where, ("id", "when", "returns", "up_to", "fee", "note", "settled"))
             estimate_id = self.identifier(entry, "id", where)
             if estimate_id in seen:
                 self.error(where + ("id",), "duplicate-id", f"refund estimate {quoted(estimate_id)} is listed twice")
@@ -683,11 +683,13 @@ class _Compiler:
                 fee = self.mapping(entry["fee"], where + ("fee",), ("percent", "minimum"))
                 fee_percent = self.number_or_param(fee, "percent", where + ("fee",))
                 fee_minimum = self.number_or_param(fee, "minimum", where + ("fee",), required=False)
-            up_to = entry.get("up_to", False)
-            if not isinstance(up_to, bool):
-                self.error(where + ("up_to",), "type", "up_to is true or false")
+            up_to, settled = entry.get("up_to", False), entry.get("settled", False)
+            for key, flag in (("up_to", up_to), ("settled", settled)):
+                if not isinstance(flag, bool):
+                    self.error(where + (key,), "type", f"{key} is true or false")
             result.append(Estimate(estimate_id, self.fill(self.text(entry, "note", where), where), returns,
-                                   bool(up_to), fee_percent, fee_minimum, self.optional_condition(entry, where)))
+                                   bool(up_to), fee_percent, fee_minimum, self.optional_condition(entry, where),
+                                   settled is True))
         return tuple(result)
 
     def draft(self, value: Any, ypath: tuple, outcomes) -> Optional[DraftTemplate]:
